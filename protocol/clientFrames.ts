@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** A client-chosen request id, echoed in every reply to that request. */
+export const RequestId = z.string().min(1).max(64);
+/** Server-issued ids (sessions, generations). */
+export const ServerId = z.string().min(1).max(64);
+
+export const ReasoningLevel = z.enum(['low', 'medium', 'high']);
+
+/**
+ * Sampling and length parameters of one generation. Unknown keys are refused (a typo such as
+ * `temprature` gets a clear error instead of being ignored).
+ */
+export const GenerationParams = z.strictObject({
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().gt(0).max(1).optional(),
+  topK: z.number().int().min(0).max(1000).optional(),
+  minP: z.number().min(0).max(1).optional(),
+  seed: z.number().int().min(0).max(4_294_967_295).optional(),
+  stop: z.array(z.string().min(1).max(64)).max(8).optional(),
+  reasoning: ReasoningLevel.optional(),
+});
+
+export const SessionOpen = z.object({
+  type: z.literal('session.open'),
+  id: RequestId,
+  sessionId: ServerId.optional(),
+  resumeToken: z.string().min(1).max(128).optional(),
+  system: z.string().optional(),
+});
+
+export const ChatSend = z.object({
+  type: z.literal('chat.send'),
+  id: RequestId,
+  sessionId: ServerId,
+  content: z.string().min(1),
+  params: GenerationParams.optional(),
+});
+
+export const GenerationCancel = z.object({
+  type: z.literal('generation.cancel'),
+  id: RequestId,
+  genId: ServerId,
+});
+
+export const GenerationResume = z.object({
+  type: z.literal('generation.resume'),
+  id: RequestId,
+  genId: ServerId,
+  /** The last `seq` the client holds; 0 replays everything. */
+  afterSeq: z.number().int().min(0),
+});
+
+export const Ping = z.object({
+  type: z.literal('ping'),
+  id: RequestId,
+});
+
+export const ClientFrame = z.discriminatedUnion('type', [
+  SessionOpen,
+  ChatSend,
+  GenerationCancel,
+  GenerationResume,
+  Ping,
+]);
+
+export type GenerationParams = z.infer<typeof GenerationParams>;
+export type ReasoningLevel = z.infer<typeof ReasoningLevel>;
+export type SessionOpen = z.infer<typeof SessionOpen>;
+export type ChatSend = z.infer<typeof ChatSend>;
+export type GenerationCancel = z.infer<typeof GenerationCancel>;
+export type GenerationResume = z.infer<typeof GenerationResume>;
+export type Ping = z.infer<typeof Ping>;
+export type ClientFrame = z.infer<typeof ClientFrame>;
+export type ClientFrameType = ClientFrame['type'];
+
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ClientFrame.options.map(
+  (option) => option.shape.type.value,
+);

@@ -1,0 +1,6 @@
+export * from './clientFrames.js';
+export * from './closeCodes.js';
+export * from './codec.js';
+export * from './errorCodes.js';
+export * from './serverFrames.js';
+export * from './version.js';

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { RequestId, ServerId } from './clientFrames.js';
+import { ERROR_CODES } from './errorCodes.js';
+
+export const Channel = z.enum(['content', 'reasoning']);
+export const FinishReason = z.enum(['stop', 'length', 'cancelled', 'timeout', 'error']);
+export const HistoryMessage = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+
+export const Welcome = z.object({
+  type: z.literal('welcome'),
+  protocol: z.string(),
+  server: z.object({ name: z.string(), version: z.string() }),
+  model: z.object({
+    name: z.string(),
+    contextSize: z.number().int(),
+    /** True when the model takes a reasoning level (gpt-oss and other Harmony models). */
+    reasoning: z.boolean(),
+  }),
+  limits: z.object({
+    maxFrameBytes: z.number().int(),
+    maxMessageChars: z.number().int(),
+    maxSessionsPerConnection: z.number().int(),
+    maxTokens: z.number().int(),
+    maxQueued: z.number().int(),
+  }),
+  connectionId: z.string(),
+});
+
+export const SessionOpened = z.object({
+  type: z.literal('session.opened'),
+  id: RequestId,
+  sessionId: ServerId,
+  resumeToken: z.string(),
+  /** True when an existing session was reattached. */
+  resumed: z.boolean(),
+  history: z.array(HistoryMessage),
+});
+
+export const GenerationQueued = z.object({
+  type: z.literal('generation.queued'),
+  id: RequestId,
+  genId: ServerId,
+  sessionId: ServerId,
+  /** 1-based place in the queue; 0 when a sequence is free and it starts at once. */
+  position: z.number().int().min(0),
+});
+
+export const GenerationStarted = z.object({
+  type: z.literal('generation.started'),
+  genId: ServerId,
+});
+
+export const Token = z.object({
+  type: z.literal('token'),
+  genId: ServerId,
+  /** Tokens generated so far, this frame's included; a coalesced frame advances it by several. */
+  seq: z.number().int().min(1),
+  text: z.string(),
+  channel: Channel,
+});
+
+export const GenerationDone = z.object({
+  type: z.literal('generation.done'),
+  genId: ServerId,
+  finish: FinishReason,
+  usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }),
+  timings: z.object({
+    queuedMs: z.number(),
+    /** Null when no token was produced. */
+    ttftMs: z.number().nullable(),
+    totalMs: z.number(),
+  }),
+  /** Present when finish is 'error'. */
+  error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }).optional(),
+});
+
+export const CancelAck = z.object({
+  type: z.literal('cancel.ack'),
+  id: RequestId,
+  genId: z.string(),
+  status: z.enum(['cancelled', 'not_found', 'already_done']),
+  completionTokens: z.number().int(),
+});
+
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  id: z.string().optional(),
+  genId: z.string().optional(),
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  retryable: z.boolean(),
+  retryAfterMs: z.number().int().optional(),
+});
+
+export const Pong = z.object({
+  type: z.literal('pong'),
+  id: RequestId,
+});
+
+export const ServerNotice = z.object({
+  type: z.literal('server.notice'),
+  kind: z.literal('shutdown'),
+  graceMs: z.number().int(),
+});
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  Welcome,
+  SessionOpened,
+  GenerationQueued,
+  GenerationStarted,
+  Token,
+  GenerationDone,
+  CancelAck,
+  ErrorFrame,
+  Pong,
+  ServerNotice,
+]);
+
+export type Channel = z.infer<typeof Channel>;
+export type FinishReason = z.infer<typeof FinishReason>;
+export type HistoryMessage = z.infer<typeof HistoryMessage>;
+export type Welcome = z.infer<typeof Welcome>;
+export type SessionOpened = z.infer<typeof SessionOpened>;
+export type GenerationQueued = z.infer<typeof GenerationQueued>;
+export type GenerationStarted = z.infer<typeof GenerationStarted>;
+export type Token = z.infer<typeof Token>;
+export type GenerationDone = z.infer<typeof GenerationDone>;
+export type CancelAck = z.infer<typeof CancelAck>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type Pong = z.infer<typeof Pong>;
+export type ServerNotice = z.infer<typeof ServerNotice>;
+export type ServerFrame = z.infer<typeof ServerFrame>;

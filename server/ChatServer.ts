@@ -1,0 +1,82 @@
+import { WS_PATH } from '../protocol/index.js';
+import type { Config } from './config.js';
+import type { Engine } from './engine/Engine.js';
+import { LlamaEngine } from './engine/LlamaEngine.js';
+import { locateModel } from './engine/locateModel.js';
+import { Gateway } from './gateway/Gateway.js';
+import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
+import type { Logger } from './log.js';
+import { Scheduler } from './scheduler/Scheduler.js';
+import { SessionStore } from './sessions/SessionStore.js';
+import { UwsTransport } from './transport/uwsTransport.js';
+
+export type RunningServer = {
+  /** The bound port (useful with port 0). */
+  port: number;
+  /** Settles when the model is loaded (or failed to load). */
+  ready: Promise<void>;
+  state(): ServerState;
+  /** Graceful stop: notify clients, let running generations finish within the grace period. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Listens at once (so /healthz and /readyz answer while the model loads), then loads the model
+ * and opens the WebSocket endpoint.
+ */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  let state: ServerState = 'loading';
+  let engine: Engine | undefined;
+  let scheduler: Scheduler | undefined;
+  const gateway = new Gateway();
+  const http = createHttpRoutes({ staticDir: config.staticDir, log, state: () => state, engineInfo: () => engine?.info });
+  const transport = new UwsTransport(
+    {
+      wsPath: WS_PATH,
+      maxFrameBytes: config.maxFrameBytes,
+      maxBackpressureBytes: config.maxBackpressureBytes,
+      idleTimeoutSec: config.idleTimeoutSec,
+    },
+    gateway,
+    http,
+  );
+  const port = await transport.listen(config.host, config.port);
+  log.info({ host: config.host, port }, 'listening');
+
+  const ready = (async () => {
+    const modelPath = await locateModel(config);
+    const loaded = await LlamaEngine.load({
+      modelPath,
+      gpu: config.gpu,
+      threads: config.threads,
+      contextSize: config.contextSize,
+      sequences: config.maxConcurrent,
+    });
+    engine = loaded;
+    scheduler = new Scheduler(loaded, { maxQueued: config.maxQueued, maxGenerationMs: config.maxGenerationMs });
+    const sessions = new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlMs });
+    gateway.setReady({ config, engineInfo: loaded.info, sessions, scheduler, log });
+    if (state === 'loading') state = 'ready';
+    log.info({ model: loaded.info }, 'model loaded; ready');
+  })();
+  ready.catch(() => {
+    state = 'failed';
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      state = 'shutting_down';
+      transport.stopListening();
+      gateway.announceShutdown(config.shutdownGraceMs);
+      await ready.catch(() => undefined);
+      await scheduler?.drain(config.shutdownGraceMs);
+      gateway.closeAll();
+      await engine?.dispose();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+
+  return { port, ready, state: () => state, stop };
+}

@@ -1,0 +1,109 @@
+import { availableParallelism, homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const DEFAULT_MODEL = 'hf:ggml-org/tiny-llamas/stories260K.gguf';
+
+/**
+ * Every setting of the server, validated once at start. Each field can be given as a flag
+ * (`--max-queued 32`) or an environment variable (`MAX_QUEUED=32`); flags win.
+ */
+export const ConfigSchema = z.object({
+  /** Interface to listen on. Defaults to `127.0.0.1`. */
+  host: z.string().default('127.0.0.1'),
+  /** Port to listen on; 0 picks a free one. Defaults to `8080`. */
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** A local .gguf file; wins over `model`. */
+  modelPath: z.string().optional(),
+  /** An `hf:` URI or URL, downloaded once into `modelCacheDir`. Defaults to the 1.2 MB demo model. */
+  model: z.string().default(DEFAULT_MODEL),
+  /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */
+  modelCacheDir: z.string().default(join(homedir(), '.cache', 'llm-chat-server', 'models')),
+  /** GPU backend: auto picks Metal, CUDA or Vulkan when present. Defaults to `auto`. */
+  gpu: z.enum(['auto', 'metal', 'cuda', 'vulkan', 'cpu']).default('auto'),
+  /** CPU threads for llama.cpp. Defaults to max(1, cores − 1): one core stays with the event loop. */
+  threads: z.coerce.number().int().min(1).default(Math.max(1, availableParallelism() - 1)),
+  /** Tokens of context per sequence, capped at the model's training context. Defaults to `4096`. */
+  contextSize: z.coerce.number().int().min(64).default(4096),
+  /** Generations decoded at once (context sequences). Defaults to `4`. */
+  maxConcurrent: z.coerce.number().int().min(1).max(256).default(4),
+  /** Generations waiting for a sequence, server-wide; past it `queue_full`. Defaults to `64`. */
+  maxQueued: z.coerce.number().int().min(0).default(64),
+  /** Completion tokens when a request names none. Defaults to `512`. */
+  defaultMaxTokens: z.coerce.number().int().min(1).default(512),
+  /** Largest `maxTokens` a request may ask for. Defaults to `4096`. */
+  maxTokens: z.coerce.number().int().min(1).default(4096),
+  /** Longest a generation may run before it ends with finish `timeout`. Defaults to `120000`. */
+  maxGenerationMs: z.coerce.number().int().min(1).default(120_000),
+  /** Largest WebSocket frame accepted, in bytes; bigger closes with 1009. Defaults to `65536`. */
+  maxFrameBytes: z.coerce.number().int().min(1024).default(64 * 1024),
+  /** Longest `content` or `system` text, in characters. Defaults to `32000`. */
+  maxMessageChars: z.coerce.number().int().min(1).default(32_000),
+  /** Sessions one connection may hold open. Defaults to `32`. */
+  maxSessionsPerConnection: z.coerce.number().int().min(1).default(32),
+  /** Sessions kept server-wide (least recently used leave first). Defaults to `10000`. */
+  maxSessions: z.coerce.number().int().min(1).default(10_000),
+  /** An unused session is forgotten after this long. Defaults to `1800000` (30 min). */
+  sessionTtlMs: z.coerce.number().int().min(1000).default(30 * 60_000),
+  /** Bytes buffered for a slow client before it is closed. Defaults to `1048576`. */
+  maxBackpressureBytes: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
+  /** Seconds without traffic before a connection is closed (pings keep it alive). Defaults to `120`. */
+  idleTimeoutSec: z.coerce.number().int().min(8).default(120),
+  /** Bad frames tolerated per `badFrameWindowMs` before close 1008. Defaults to `20`. */
+  maxBadFrames: z.coerce.number().int().min(1).default(20),
+  /** Window over which bad frames are counted. Defaults to `10000`. */
+  badFrameWindowMs: z.coerce.number().int().min(100).default(10_000),
+  /** On SIGTERM, how long running generations may go on before they are cancelled. Defaults to `10000`. */
+  shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
+  /** Folder served at `/`. Defaults to `web-demo/public`. */
+  staticDir: z.string().default(defaultStaticDir()),
+  /** pino log level. Defaults to `info`. */
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Builds the config from command-line flags and environment variables. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const fromEnv = env[toEnvName(key)];
+    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
+  }
+  Object.assign(raw, parseFlags(argv));
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function parseFlags(argv: readonly string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  const known = new Set(Object.keys(ConfigSchema.shape));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument "${arg}"`);
+    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!known.has(key)) throw new ConfigError(`Unknown flag --${name}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`Flag --${name} needs a value`);
+    flags[key] = value;
+  }
+  return flags;
+}
+
+function toEnvName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+function defaultStaticDir(): string {
+  return resolve(import.meta.dirname, '..', 'web-demo', 'public');
+}

@@ -1,0 +1,58 @@
+import type { Channel, ReasoningLevel } from '../../protocol/index.js';
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatMessage = { role: ChatRole; content: string };
+
+/** Sampling settings after defaults and limits are applied. */
+export type SamplingParams = {
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  seed?: number;
+  stop?: string[];
+  reasoning?: ReasoningLevel;
+};
+
+export type EngineChunk = { text: string; channel: Channel; tokens: number };
+
+export type EngineRequest = {
+  /** The context sequence to decode on, 0 ≤ slot < info.sequences. */
+  slot: number;
+  messages: readonly ChatMessage[];
+  params: SamplingParams;
+  signal: AbortSignal;
+  onChunk: (chunk: EngineChunk) => void;
+};
+
+export type EngineStop = 'stop' | 'length' | 'aborted';
+
+export type EngineResult = {
+  stop: EngineStop;
+  promptTokens: number;
+  completionTokens: number;
+};
+
+export type EngineInfo = {
+  modelName: string;
+  contextSize: number;
+  sequences: number;
+  /** True when the chat format takes a reasoning level (gpt-oss's Harmony). */
+  reasoning: boolean;
+  /** 'metal' | 'cuda' | 'vulkan' | 'cpu' */
+  backend: string;
+  threads: number;
+};
+
+/** What the scheduler needs of a model: batched generation on numbered sequences. */
+export interface Engine {
+  readonly info: EngineInfo;
+  generate(request: EngineRequest): Promise<EngineResult>;
+  dispose(): Promise<void>;
+}
+
+/** The prompt does not fit the context even after dropping old turns. */
+export class ContextOverflowError extends Error {
+  override name = 'ContextOverflowError';
+}

@@ -1,0 +1,176 @@
+import { basename } from 'node:path';
+import {
+  type ChatHistoryItem,
+  type ChatWrapper,
+  getLlama,
+  HarmonyChatWrapper,
+  type Llama,
+  LlamaChat,
+  type LlamaChatResponseChunk,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  LlamaLogLevel,
+  resolveChatWrapper,
+} from 'node-llama-cpp';
+import type { Channel } from '../../protocol/index.js';
+import {
+  type ChatMessage,
+  ContextOverflowError,
+  type Engine,
+  type EngineInfo,
+  type EngineRequest,
+  type EngineResult,
+  type EngineStop,
+} from './Engine.js';
+
+export type LlamaEngineOptions = {
+  modelPath: string;
+  gpu: 'auto' | 'metal' | 'cuda' | 'vulkan' | 'cpu';
+  threads: number;
+  contextSize: number;
+  sequences: number;
+};
+
+/** The Engine on node-llama-cpp: one model, one context, one sequence per concurrent generation. */
+export class LlamaEngine implements Engine {
+  private constructor(
+    readonly info: EngineInfo,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sequences: readonly LlamaContextSequence[],
+    private readonly chatWrapper: ChatWrapper,
+  ) {}
+
+  static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
+    const llama = await getLlama({
+      gpu: options.gpu === 'cpu' ? false : options.gpu,
+      logLevel: LlamaLogLevel.error,
+    });
+    const model = await llama.loadModel({ modelPath: options.modelPath });
+    const context = await model.createContext({
+      sequences: options.sequences,
+      contextSize: Math.min(options.contextSize, model.trainContextSize),
+      threads: options.threads,
+    });
+    const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
+    const chatWrapper = resolveChatWrapper(model);
+    const info: EngineInfo = {
+      modelName: basename(options.modelPath).replace(/\.gguf$/i, ''),
+      contextSize: context.contextSize,
+      sequences: options.sequences,
+      reasoning: chatWrapper instanceof HarmonyChatWrapper,
+      backend: llama.gpu === false ? 'cpu' : llama.gpu,
+      threads: options.threads,
+    };
+    return new LlamaEngine(info, llama, model, context, sequences, chatWrapper);
+  }
+
+  async generate(request: EngineRequest): Promise<EngineResult> {
+    const sequence = this.sequences[request.slot];
+    if (sequence === undefined) throw new RangeError(`No sequence ${request.slot}`);
+    const chatWrapper = this.wrapperFor(request);
+    const { history, promptTokens } = this.fitToContext(chatWrapper, request);
+    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper });
+    let completionTokens = 0;
+    try {
+      const response = await chat.generateResponse(history, {
+        ...samplingOptions(request),
+        signal: request.signal,
+        stopOnAbortSignal: true,
+        onResponseChunk: (chunk) => {
+          completionTokens += chunk.tokens.length;
+          if (chunk.text !== '') {
+            request.onChunk({ text: chunk.text, channel: channelOf(chunk), tokens: chunk.tokens.length });
+          }
+        },
+      });
+      return { stop: stopOf(response.metadata.stopReason), promptTokens, completionTokens };
+    } catch (error) {
+      if (request.signal.aborted) return { stop: 'aborted', promptTokens, completionTokens };
+      throw error;
+    } finally {
+      chat.dispose({ disposeSequence: false });
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+
+  /**
+   * Drops the oldest turns (never the system prompt or the newest message) until the prompt
+   * leaves room for the answer: a quarter of the context, or maxTokens if smaller.
+   */
+  private fitToContext(chatWrapper: ChatWrapper, request: EngineRequest) {
+    const room = Math.min(request.params.maxTokens, Math.floor(this.info.contextSize / 4));
+    const budget = this.info.contextSize - room;
+    const messages = [...request.messages];
+    for (;;) {
+      const history = toChatHistory(messages);
+      const promptTokens = chatWrapper
+        .generateContextState({ chatHistory: history })
+        .contextText.tokenize(this.model.tokenizer).length;
+      if (promptTokens <= budget) return { history, promptTokens };
+      const oldest = messages.findIndex((message) => message.role !== 'system');
+      if (oldest === -1 || oldest === messages.length - 1) {
+        throw new ContextOverflowError(
+          `The prompt needs ${promptTokens} tokens; the context holds ${this.info.contextSize} ` +
+            `with ${room} kept for the answer`,
+        );
+      }
+      messages.splice(oldest, 1);
+    }
+  }
+
+  private wrapperFor(request: EngineRequest): ChatWrapper {
+    const effort = request.params.reasoning;
+    if (effort === undefined || !(this.chatWrapper instanceof HarmonyChatWrapper)) {
+      return this.chatWrapper;
+    }
+    return new HarmonyChatWrapper({ reasoningEffort: effort });
+  }
+}
+
+function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((message) => {
+    switch (message.role) {
+      case 'system':
+        return { type: 'system', text: message.content };
+      case 'user':
+        return { type: 'user', text: message.content };
+      case 'assistant':
+        return { type: 'model', response: [message.content] };
+      default:
+        return message.role satisfies never;
+    }
+  });
+  history.push({ type: 'model', response: [] });
+  return history;
+}
+
+function samplingOptions({ params }: EngineRequest) {
+  return {
+    maxTokens: params.maxTokens,
+    temperature: params.temperature,
+    topP: params.topP,
+    topK: params.topK,
+    minP: params.minP,
+    seed: params.seed,
+    customStopTriggers: params.stop,
+  };
+}
+
+/** Thoughts (and Harmony's commentary) are not the answer: they stream on 'reasoning'. */
+function channelOf(chunk: LlamaChatResponseChunk): Channel {
+  return chunk.type === 'segment' ? 'reasoning' : 'content';
+}
+
+function stopOf(reason: string): EngineStop {
+  if (reason === 'maxTokens') return 'length';
+  if (reason === 'abort') return 'aborted';
+  return 'stop';
+}

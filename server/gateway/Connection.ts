@@ -1,0 +1,103 @@
+import {
+  type CloseCode,
+  type ErrorCode,
+  encodeServerFrame,
+  RETRYABLE,
+  type ServerFrame,
+} from '../../protocol/index.js';
+import type { Generation, GenerationEvent } from '../scheduler/Generation.js';
+import type { SocketHandle } from '../transport/Transport.js';
+
+export type ErrorDetails = { id?: string; genId?: string; retryAfterMs?: number };
+
+/** One client connection: its socket, the sessions it opened and the generations it follows. */
+export class Connection {
+  /** Sessions this connection opened or reattached; only these may be used on it. */
+  readonly sessions = new Set<string>();
+  /** Generations started from this connection, cancelled when it closes. */
+  readonly owned = new Set<string>();
+  private readonly following = new Map<string, () => void>();
+  private readonly pendingAcks = new Map<string, string[]>();
+  private badFrameTimes: number[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly socket: SocketHandle,
+  ) {}
+
+  send(frame: ServerFrame): void {
+    this.socket.send(encodeServerFrame(frame));
+  }
+
+  sendError(code: ErrorCode, message: string, details: ErrorDetails = {}): void {
+    this.send({ type: 'error', ...details, code, message, retryable: RETRYABLE[code] });
+  }
+
+  close({ code, reason }: CloseCode): void {
+    this.socket.close(code, reason);
+  }
+
+  /** Counts a bad frame; true when the client has sent too many within the window. */
+  recordBadFrame(now: number, limit: number, windowMs: number): boolean {
+    this.badFrameTimes = this.badFrameTimes.filter((time) => now - time < windowMs);
+    this.badFrameTimes.push(now);
+    return this.badFrameTimes.length > limit;
+  }
+
+  /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */
+  follow(generation: Generation, requestId: string): void {
+    this.following.get(generation.id)?.();
+    const unsubscribe = generation.subscribe((event) => this.forward(generation, requestId, event));
+    this.following.set(generation.id, unsubscribe);
+  }
+
+  /** Sends `cancel.ack` once the generation has stopped, just before its `generation.done`. */
+  ackWhenDone(generation: Generation, requestId: string): void {
+    const acks = this.pendingAcks.get(generation.id) ?? [];
+    acks.push(requestId);
+    this.pendingAcks.set(generation.id, acks);
+    if (!this.following.has(generation.id)) {
+      generation.subscribe((event) => {
+        if (event.kind === 'done') this.flushAcks(generation.id, event.outcome.usage.completionTokens);
+      });
+    }
+  }
+
+  /** Stops every stream; returns the generations this connection started and still runs. */
+  detach(): string[] {
+    for (const unsubscribe of this.following.values()) unsubscribe();
+    this.following.clear();
+    this.pendingAcks.clear();
+    return [...this.owned];
+  }
+
+  private forward(generation: Generation, requestId: string, event: GenerationEvent): void {
+    const genId = generation.id;
+    switch (event.kind) {
+      case 'queued':
+        this.send({ type: 'generation.queued', id: requestId, genId, sessionId: generation.sessionId, position: event.position });
+        return;
+      case 'started':
+        this.send({ type: 'generation.started', genId });
+        return;
+      case 'chunk':
+        this.send({ type: 'token', genId, seq: event.seq, text: event.text, channel: event.channel });
+        return;
+      case 'done':
+        this.following.delete(genId);
+        this.owned.delete(genId);
+        this.flushAcks(genId, event.outcome.usage.completionTokens);
+        this.send({ type: 'generation.done', genId, ...event.outcome });
+        return;
+      default:
+        event satisfies never;
+    }
+  }
+
+  private flushAcks(genId: string, completionTokens: number): void {
+    for (const id of this.pendingAcks.get(genId) ?? []) {
+      this.send({ type: 'cancel.ack', id, genId, status: 'cancelled', completionTokens });
+    }
+    this.pendingAcks.delete(genId);
+  }
+}

@@ -1,0 +1,22 @@
+import type { GenerationCancel } from '../../../protocol/index.js';
+import type { Connection } from '../Connection.js';
+import type { GatewayContext } from '../GatewayContext.js';
+
+/**
+ * generation.cancel: stops a queued or running generation of a session open on this connection.
+ * Anyone else's generation reads as not_found, so ids reveal nothing.
+ */
+export function cancelGeneration(ctx: GatewayContext, connection: Connection, frame: GenerationCancel): void {
+  const generation = ctx.scheduler.get(frame.genId);
+  if (generation === undefined || !connection.sessions.has(generation.sessionId)) {
+    connection.send({ type: 'cancel.ack', id: frame.id, genId: frame.genId, status: 'not_found', completionTokens: 0 });
+    return;
+  }
+  if (generation.state === 'done') {
+    const completionTokens = generation.completionTokens;
+    connection.send({ type: 'cancel.ack', id: frame.id, genId: frame.genId, status: 'already_done', completionTokens });
+    return;
+  }
+  connection.ackWhenDone(generation, frame.id);
+  ctx.scheduler.cancel(generation.id);
+}

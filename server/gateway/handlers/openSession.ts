@@ -1,0 +1,44 @@
+import type { SessionOpen } from '../../../protocol/index.js';
+import type { Connection } from '../Connection.js';
+import type { GatewayContext } from '../GatewayContext.js';
+
+/** session.open: creates a session, or reattaches one by id and resume token. */
+export function openSession(ctx: GatewayContext, connection: Connection, frame: SessionOpen, ownerKey: string): void {
+  const { config } = ctx;
+  if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {
+    connection.sendError('forbidden', `A connection may hold at most ${config.maxSessionsPerConnection} sessions`, { id: frame.id });
+    return;
+  }
+  if (frame.sessionId !== undefined) {
+    const session =
+      frame.resumeToken === undefined ? undefined : ctx.sessions.reattach(frame.sessionId, frame.resumeToken, ownerKey);
+    if (session === undefined) {
+      connection.sendError('not_found', 'No session with that id and resume token', { id: frame.id });
+      return;
+    }
+    connection.sessions.add(session.id);
+    connection.send({
+      type: 'session.opened',
+      id: frame.id,
+      sessionId: session.id,
+      resumeToken: frame.resumeToken as string,
+      resumed: true,
+      history: session.history(),
+    });
+    return;
+  }
+  if ((frame.system?.length ?? 0) > config.maxMessageChars) {
+    connection.sendError('payload_too_large', `system may be at most ${config.maxMessageChars} characters`, { id: frame.id });
+    return;
+  }
+  const { session, resumeToken } = ctx.sessions.create(ownerKey, frame.system);
+  connection.sessions.add(session.id);
+  connection.send({
+    type: 'session.opened',
+    id: frame.id,
+    sessionId: session.id,
+    resumeToken,
+    resumed: false,
+    history: session.history(),
+  });
+}

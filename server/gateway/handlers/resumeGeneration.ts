@@ -1,0 +1,22 @@
+import type { GenerationResume } from '../../../protocol/index.js';
+import type { Connection } from '../Connection.js';
+import type { GatewayContext } from '../GatewayContext.js';
+
+/** generation.resume: replays the frames after `afterSeq`, then streams the rest live. */
+export function resumeGeneration(ctx: GatewayContext, connection: Connection, frame: GenerationResume): void {
+  const generation = ctx.scheduler.get(frame.genId);
+  if (generation === undefined || !connection.sessions.has(generation.sessionId)) {
+    const message = 'No such generation (it ended too long ago, or its session is not open here)';
+    connection.sendError('not_found', message, { id: frame.id, genId: frame.genId });
+    return;
+  }
+  const genId = generation.id;
+  for (const chunk of generation.chunksAfter(frame.afterSeq)) {
+    connection.send({ type: 'token', genId, ...chunk });
+  }
+  if (generation.outcome !== undefined) {
+    connection.send({ type: 'generation.done', genId, ...generation.outcome });
+    return;
+  }
+  connection.follow(generation, frame.id);
+}

@@ -1,0 +1,49 @@
+import { nanoid } from 'nanoid';
+import type { ChatSend } from '../../../protocol/index.js';
+import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
+import type { Connection } from '../Connection.js';
+import type { GatewayContext } from '../GatewayContext.js';
+
+/** chat.send: queues the next turn of a session and streams it to this connection. */
+export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend, ownerKey: string): void {
+  const { config } = ctx;
+  const session = connection.sessions.has(frame.sessionId) ? ctx.sessions.get(frame.sessionId) : undefined;
+  if (session === undefined) {
+    connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
+    return;
+  }
+  if (session.activeGenId !== undefined) {
+    const message = 'This session is already generating; wait for generation.done or cancel it';
+    connection.sendError('session_busy', message, { id: frame.id, genId: session.activeGenId });
+    return;
+  }
+  if (frame.content.length > config.maxMessageChars) {
+    connection.sendError('payload_too_large', `content may be at most ${config.maxMessageChars} characters`, { id: frame.id });
+    return;
+  }
+  const maxTokens = frame.params?.maxTokens ?? config.defaultMaxTokens;
+  if (maxTokens > config.maxTokens) {
+    connection.sendError('bad_frame', `params.maxTokens may be at most ${config.maxTokens}`, { id: frame.id });
+    return;
+  }
+  try {
+    const generation = ctx.scheduler.submit({
+      id: `g_${nanoid(16)}`,
+      sessionId: session.id,
+      ownerKey,
+      messages: session.promptWith(frame.content),
+      params: { ...frame.params, maxTokens },
+    });
+    session.activeGenId = generation.id;
+    generation.subscribe((event) => {
+      if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
+    });
+    connection.owned.add(generation.id);
+    connection.follow(generation, frame.id);
+    ctx.scheduler.pump();
+  } catch (error) {
+    if (!(error instanceof SchedulerRefusal)) throw error;
+    const details = error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
+    connection.sendError(error.code, error.message, details);
+  }
+}

@@ -1,0 +1,47 @@
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { HttpResponse } from '../transport/Transport.js';
+import { sendJson } from './sendJson.js';
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Serves a file from `root`; `/` is index.html. Paths that leave `root` are 404s. */
+export async function serveStatic(root: string, urlPath: string, response: HttpResponse): Promise<void> {
+  const file = resolveInside(root, urlPath === '/' ? '/index.html' : urlPath);
+  const found = file === undefined ? false : await stat(file).then((s) => s.isFile(), () => false);
+  if (file === undefined || !found) {
+    sendJson(response, 404, { error: { code: 'not_found', message: `No such path: ${urlPath.slice(0, 200)}` } });
+    return;
+  }
+  const body = await readFile(file);
+  response.writeHead(200, {
+    'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+    'cache-control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=3600',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(body);
+}
+
+function resolveInside(root: string, urlPath: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return undefined;
+  }
+  if (decoded.includes('\0')) return undefined;
+  const base = resolve(root);
+  const file = resolve(join(base, normalize(decoded)));
+  return file.startsWith(base + sep) ? file : undefined;
+}

@@ -1,0 +1,123 @@
+import type { Channel, ErrorCode, FinishReason } from '../../protocol/index.js';
+import type { ChatMessage, SamplingParams } from '../engine/Engine.js';
+
+export type GenerationState = 'queued' | 'running' | 'done';
+
+/** Why a generation was stopped from outside, which becomes its finish reason. */
+export type StopCause = 'cancelled' | 'timeout';
+
+export type StreamChunk = { seq: number; text: string; channel: Channel };
+
+export type GenerationOutcome = {
+  finish: FinishReason;
+  usage: { promptTokens: number; completionTokens: number };
+  timings: { queuedMs: number; ttftMs: number | null; totalMs: number };
+  error?: { code: ErrorCode; message: string };
+};
+
+export type GenerationEvent =
+  | { kind: 'queued'; position: number }
+  | { kind: 'started' }
+  | ({ kind: 'chunk' } & StreamChunk)
+  | { kind: 'done'; outcome: GenerationOutcome };
+
+export type GenerationListener = (event: GenerationEvent) => void;
+
+export type GenerationInput = {
+  id: string;
+  sessionId: string;
+  /** Whose request this is, for fairness and limits (API key, else connection). */
+  ownerKey: string;
+  messages: readonly ChatMessage[];
+  params: SamplingParams;
+};
+
+/**
+ * One request's life: queued, running, done. It keeps every chunk it produced so that a client
+ * that lost frames can replay them, and tells its listeners what happens.
+ */
+export class Generation {
+  readonly id: string;
+  readonly sessionId: string;
+  readonly ownerKey: string;
+  readonly messages: readonly ChatMessage[];
+  readonly params: SamplingParams;
+  readonly abortController = new AbortController();
+  readonly createdAt = performance.now();
+  state: GenerationState = 'queued';
+  stopCause: StopCause | undefined;
+  startedAt: number | undefined;
+  firstChunkAt: number | undefined;
+  outcome: GenerationOutcome | undefined;
+  private readonly chunks: StreamChunk[] = [];
+  private tokenCount = 0;
+  private position = -1;
+  private readonly listeners = new Set<GenerationListener>();
+
+  constructor(input: GenerationInput) {
+    this.id = input.id;
+    this.sessionId = input.sessionId;
+    this.ownerKey = input.ownerKey;
+    this.messages = input.messages;
+    this.params = input.params;
+  }
+
+  get announced(): boolean {
+    return this.position !== -1;
+  }
+
+  get completionTokens(): number {
+    return this.tokenCount;
+  }
+
+  /** Registers a listener; returns the function that removes it. */
+  subscribe(listener: GenerationListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The chunks after `seq`, for a client that resumes. */
+  chunksAfter(seq: number): StreamChunk[] {
+    return this.chunks.filter((chunk) => chunk.seq > seq);
+  }
+
+  /** The answer so far, without reasoning. */
+  contentText(): string {
+    let text = '';
+    for (const chunk of this.chunks) if (chunk.channel === 'content') text += chunk.text;
+    return text;
+  }
+
+  /** Announces the place in the queue when it changed; 0 means it starts at once. */
+  markQueued(position: number): void {
+    if (position === this.position) return;
+    this.position = position;
+    this.emit({ kind: 'queued', position });
+  }
+
+  markStarted(): void {
+    this.state = 'running';
+    this.startedAt = performance.now();
+    this.emit({ kind: 'started' });
+  }
+
+  addChunk(text: string, channel: Channel, tokens: number): void {
+    this.firstChunkAt ??= performance.now();
+    this.tokenCount += tokens;
+    const chunk = { seq: this.tokenCount, text, channel };
+    this.chunks.push(chunk);
+    this.emit({ kind: 'chunk', ...chunk });
+  }
+
+  finish(outcome: GenerationOutcome): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.outcome = outcome;
+    this.emit({ kind: 'done', outcome });
+    this.listeners.clear();
+  }
+
+  private emit(event: GenerationEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The one seam between the server and a socket library. Only files in server/transport/ import
+ * uWebSockets.js or ws; everything above speaks these types.
+ */
+
+export type SendStatus = 'sent' | 'buffered' | 'dropped' | 'closed';
+
+export interface SocketHandle {
+  readonly remoteAddress: string;
+  /** Queues one text frame; 'buffered' means it waits behind backpressure. */
+  send(text: string): SendStatus;
+  /** Bytes waiting to be written to the client. */
+  bufferedBytes(): number;
+  close(code: number, reason: string): void;
+  readonly closed: boolean;
+}
+
+export type UpgradeRequest = {
+  path: string;
+  headers: Readonly<Record<string, string>>;
+  /** Subprotocols the client offered, in its order. */
+  offeredProtocols: readonly string[];
+  remoteAddress: string;
+};
+
+export type UpgradeDecision =
+  | { accept: true; protocol: string }
+  | { accept: false; status: number; body: unknown };
+
+export interface SocketHandlers {
+  upgrade(request: UpgradeRequest): UpgradeDecision;
+  open(socket: SocketHandle): void;
+  /** `text` is null for a binary frame. */
+  message(socket: SocketHandle, text: string | null): void;
+  drain(socket: SocketHandle): void;
+  close(socket: SocketHandle, code: number, reason: string): void;
+}
+
+export type HttpRequest = {
+  method: string;
+  path: string;
+  query: string;
+  headers: Readonly<Record<string, string>>;
+};
+
+export interface HttpResponse {
+  /** True once the client went away; writes after that are ignored. */
+  readonly aborted: boolean;
+  onAborted(handler: () => void): void;
+  /** Reads the whole request body; rejects past `maxBytes` with a PayloadTooLargeError. */
+  readBody(maxBytes: number): Promise<Buffer>;
+  writeHead(status: number, headers: Readonly<Record<string, string>>): void;
+  /** Writes part of a streamed body; false means the client is reading slowly. */
+  write(chunk: string): boolean;
+  end(body?: string | Buffer): void;
+}
+
+export type HttpHandler = (request: HttpRequest, response: HttpResponse) => void;
+
+export type TransportOptions = {
+  wsPath: string;
+  maxFrameBytes: number;
+  maxBackpressureBytes: number;
+  idleTimeoutSec: number;
+};
+
+export interface Transport {
+  /** Starts listening; resolves to the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting connections; open ones stay until closed. */
+  stopListening(): void;
+}
+
+export class PayloadTooLargeError extends Error {
+  override name = 'PayloadTooLargeError';
+}
+
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Splits a Sec-WebSocket-Protocol header into its entries. */
+export function parseProtocolHeader(header: string): string[] {
+  return header
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}

@@ -1,0 +1,221 @@
+import uWS from 'uWebSockets.js';
+import type { HttpResponse as UwsResponse, WebSocket } from 'uWebSockets.js';
+import {
+  type HttpHandler,
+  type HttpResponse,
+  PayloadTooLargeError,
+  parseProtocolHeader,
+  STATUS_TEXT,
+  type SendStatus,
+  type SocketHandle,
+  type SocketHandlers,
+  type Transport,
+  type TransportOptions,
+} from './Transport.js';
+
+type UserData = { handle?: UwsSocket; remoteAddress: string };
+
+/** The default transport: uWebSockets.js for both WebSocket and HTTP. */
+export class UwsTransport implements Transport {
+  private readonly app = uWS.App();
+  private listenSocket: uWS.us_listen_socket | undefined;
+
+  constructor(options: TransportOptions, sockets: SocketHandlers, http: HttpHandler) {
+    this.app.ws<UserData>(options.wsPath, {
+      compression: uWS.DISABLED,
+      maxPayloadLength: options.maxFrameBytes,
+      maxBackpressure: options.maxBackpressureBytes,
+      // Past maxBackpressure, close rather than silently drop frames.
+      closeOnBackpressureLimit: 1,
+      idleTimeout: options.idleTimeoutSec,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const headers: Record<string, string> = {};
+        req.forEach((key, value) => {
+          headers[key] = value;
+        });
+        const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const decision = sockets.upgrade({
+          path: req.getUrl(),
+          headers,
+          offeredProtocols: parseProtocolHeader(headers['sec-websocket-protocol'] ?? ''),
+          remoteAddress,
+        });
+        if (!decision.accept) {
+          res.cork(() => {
+            res
+              .writeStatus(`${decision.status} ${STATUS_TEXT[decision.status] ?? ''}`)
+              .writeHeader('content-type', 'application/json')
+              .end(JSON.stringify(decision.body));
+          });
+          return;
+        }
+        res.upgrade<UserData>(
+          { remoteAddress },
+          headers['sec-websocket-key'] ?? '',
+          decision.protocol,
+          headers['sec-websocket-extensions'] ?? '',
+          context,
+        );
+      },
+      open: (ws) => {
+        const handle = new UwsSocket(ws);
+        ws.getUserData().handle = handle;
+        sockets.open(handle);
+      },
+      message: (ws, message, isBinary) => {
+        const handle = ws.getUserData().handle;
+        if (handle === undefined) return;
+        sockets.message(handle, isBinary ? null : Buffer.from(message).toString('utf8'));
+      },
+      drain: (ws) => {
+        const handle = ws.getUserData().handle;
+        if (handle !== undefined) sockets.drain(handle);
+      },
+      close: (ws, code, message) => {
+        const handle = ws.getUserData().handle;
+        if (handle === undefined) return;
+        handle.markClosed();
+        sockets.close(handle, code, Buffer.from(message).toString('utf8'));
+      },
+    });
+    this.app.any('/*', (res, req) => {
+      const headers: Record<string, string> = {};
+      req.forEach((key, value) => {
+        headers[key] = value;
+      });
+      const request = {
+        method: req.getCaseSensitiveMethod().toUpperCase(),
+        path: req.getUrl(),
+        query: req.getQuery() ?? '',
+        headers,
+      };
+      http(request, new UwsHttpResponse(res));
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (listenSocket) => {
+        if (listenSocket === false) {
+          reject(new Error(`Cannot listen on ${host}:${port}`));
+          return;
+        }
+        this.listenSocket = listenSocket;
+        resolve(uWS.us_socket_local_port(listenSocket));
+      });
+    });
+  }
+
+  stopListening(): void {
+    if (this.listenSocket === undefined) return;
+    uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+  }
+}
+
+const SEND_STATUS: readonly SendStatus[] = ['buffered', 'sent', 'dropped'];
+
+class UwsSocket implements SocketHandle {
+  private isClosed = false;
+  readonly remoteAddress: string;
+
+  constructor(private readonly ws: WebSocket<UserData>) {
+    this.remoteAddress = ws.getUserData().remoteAddress;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  send(text: string): SendStatus {
+    if (this.isClosed) return 'closed';
+    return SEND_STATUS[this.ws.send(text, false)] ?? 'dropped';
+  }
+
+  bufferedBytes(): number {
+    return this.isClosed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.isClosed) return;
+    this.ws.end(code, reason);
+  }
+
+  markClosed(): void {
+    this.isClosed = true;
+  }
+}
+
+/** uWS responses must be corked, and are invalid once aborted: both handled here. */
+class UwsHttpResponse implements HttpResponse {
+  private isAborted = false;
+  private finished = false;
+  private abortHandlers: Array<() => void> = [];
+  private bodyChunks: Buffer[] = [];
+  private bodyWaiter: { resolve: (body: Buffer) => void; reject: (error: Error) => void } | undefined;
+
+  constructor(private readonly res: UwsResponse) {
+    res.onAborted(() => {
+      this.isAborted = true;
+      this.finished = true;
+      for (const handler of this.abortHandlers) handler();
+    });
+  }
+
+  get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  onAborted(handler: () => void): void {
+    this.abortHandlers.push(handler);
+  }
+
+  readBody(maxBytes: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      let size = 0;
+      this.bodyWaiter = { resolve, reject };
+      this.res.onData((chunk, isLast) => {
+        size += chunk.byteLength;
+        if (size > maxBytes) {
+          if (this.bodyWaiter !== undefined) {
+            this.bodyWaiter = undefined;
+            reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
+          }
+          return;
+        }
+        // The chunk's memory is reused after this callback: copy it.
+        this.bodyChunks.push(Buffer.from(new Uint8Array(chunk)));
+        if (isLast && this.bodyWaiter !== undefined) {
+          this.bodyWaiter = undefined;
+          resolve(Buffer.concat(this.bodyChunks));
+        }
+      });
+    });
+  }
+
+  writeHead(status: number, headers: Readonly<Record<string, string>>): void {
+    if (this.finished) return;
+    this.res.cork(() => {
+      this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+      for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
+    });
+  }
+
+  write(chunk: string): boolean {
+    if (this.finished) return false;
+    let ok = false;
+    this.res.cork(() => {
+      ok = this.res.write(chunk);
+    });
+    return ok;
+  }
+
+  end(body?: string | Buffer): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.res.cork(() => {
+      this.res.end(body);
+    });
+  }
+}
