@@ -33,7 +33,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const transport = new UwsTransport(
     {
       wsPath: WS_PATH,
-      maxFrameBytes: config.maxFrameBytes,
+      hardMaxFrameBytes: config.maxFrameBytes * 4,
       maxBackpressureBytes: config.maxBackpressureBytes,
       idleTimeoutSec: config.idleTimeoutSec,
     },

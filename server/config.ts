@@ -35,7 +35,10 @@ export const ConfigSchema = z.object({
   maxTokens: z.coerce.number().int().min(1).default(4096),
   /** Longest a generation may run before it ends with finish `timeout`. Defaults to `120000`. */
   maxGenerationMs: z.coerce.number().int().min(1).default(120_000),
-  /** Largest WebSocket frame accepted, in bytes; bigger closes with 1009. Defaults to `65536`. */
+  /**
+   * Largest WebSocket frame accepted, in bytes; bigger closes with 1009 (and past 4× this the
+   * socket is cut without a close frame). Defaults to `65536`.
+   */
   maxFrameBytes: z.coerce.number().int().min(1024).default(64 * 1024),
   /** Longest `content` or `system` text, in characters. Defaults to `32000`. */
   maxMessageChars: z.coerce.number().int().min(1).default(32_000),

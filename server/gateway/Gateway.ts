@@ -73,10 +73,14 @@ export class Gateway implements SocketHandlers {
     });
   }
 
-  message(socket: SocketHandle, text: string | null): void {
+  message(socket: SocketHandle, text: string | null, bytes: number): void {
     const connection = this.connections.get(socket);
     const ctx = this.ctx;
     if (connection === undefined || ctx === undefined) return;
+    if (bytes > ctx.config.maxFrameBytes) {
+      connection.close(CloseCodes.MessageTooBig);
+      return;
+    }
     if (text === null) {
       this.rejectFrame(ctx, connection, 'bad_frame', 'Binary frames are not supported; send JSON text frames');
       return;

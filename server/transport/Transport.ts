@@ -30,8 +30,8 @@ export type UpgradeDecision =
 export interface SocketHandlers {
   upgrade(request: UpgradeRequest): UpgradeDecision;
   open(socket: SocketHandle): void;
-  /** `text` is null for a binary frame. */
-  message(socket: SocketHandle, text: string | null): void;
+  /** `text` is null for a binary frame; `bytes` is the frame's payload size. */
+  message(socket: SocketHandle, text: string | null, bytes: number): void;
   drain(socket: SocketHandle): void;
   close(socket: SocketHandle, code: number, reason: string): void;
 }
@@ -59,7 +59,11 @@ export type HttpHandler = (request: HttpRequest, response: HttpResponse) => void
 
 export type TransportOptions = {
   wsPath: string;
-  maxFrameBytes: number;
+  /**
+   * Frames up to this size reach the handlers, which close politely above their own limit;
+   * bigger ones are cut off by the socket library without a close frame.
+   */
+  hardMaxFrameBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutSec: number;
 };

@@ -23,7 +23,7 @@ export class UwsTransport implements Transport {
   constructor(options: TransportOptions, sockets: SocketHandlers, http: HttpHandler) {
     this.app.ws<UserData>(options.wsPath, {
       compression: uWS.DISABLED,
-      maxPayloadLength: options.maxFrameBytes,
+      maxPayloadLength: options.hardMaxFrameBytes,
       maxBackpressure: options.maxBackpressureBytes,
       // Past maxBackpressure, close rather than silently drop frames.
       closeOnBackpressureLimit: 1,
@@ -66,7 +66,8 @@ export class UwsTransport implements Transport {
       message: (ws, message, isBinary) => {
         const handle = ws.getUserData().handle;
         if (handle === undefined) return;
-        sockets.message(handle, isBinary ? null : Buffer.from(message).toString('utf8'));
+        const text = isBinary ? null : Buffer.from(message).toString('utf8');
+        sockets.message(handle, text, message.byteLength);
       },
       drain: (ws) => {
         const handle = ws.getUserData().handle;

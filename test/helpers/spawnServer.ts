@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { MODEL_PATH } from './startTestServer.js';
+
+export type SpawnedServer = {
+  child: ChildProcess;
+  /** Every stdout line (JSON logs) and stderr line so far. */
+  output: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  port: () => Promise<number>;
+  ready: () => Promise<void>;
+};
+
+/** Runs `npm start`'s command (server/main.ts) as a child process, for signal and exit tests. */
+export function spawnServer(args: string[] = [], env: Record<string, string> = {}): SpawnedServer {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--port', '0', ...args], {
+    env: { ...process.env, MODEL_PATH, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const listeners = new Set<(line: string) => void>();
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      output.push(line);
+      for (const listener of listeners) listener(line);
+    });
+  }
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null });
+  const waitForLog = (msg: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = (line: string) => {
+        const entry = parseJson(line);
+        if (entry?.msg === msg) resolve(entry);
+      };
+      output.forEach(check);
+      listeners.add(check);
+      exited.then(() => reject(new Error(`Server exited before logging "${msg}":\n${output.join('\n')}`)));
+    });
+  return {
+    child,
+    output,
+    exited,
+    port: async () => Number((await waitForLog('listening')).port),
+    ready: async () => {
+      await waitForLog('model loaded; ready');
+    },
+  };
+}
+
+function parseJson(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}

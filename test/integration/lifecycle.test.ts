@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
+import { collect, openSession, startChat } from '../helpers/conversation.js';
+import { spawnServer } from '../helpers/spawnServer.js';
+import { TestClient } from '../helpers/TestClient.js';
+import { startTestServer } from '../helpers/startTestServer.js';
+
+describe('readiness', () => {
+  it('answers /healthz at once and /readyz with 503 until the model is loaded, then 200', async () => {
+    const harness = await startTestServer({}, { waitReady: false });
+    const health = await fetch(`${harness.httpUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const before = await fetch(`${harness.httpUrl}/readyz`);
+    expect(before.status).toBe(503);
+    expect(await before.json()).toEqual({ status: 'loading' });
+
+    await harness.server.ready;
+    const after = await fetch(`${harness.httpUrl}/readyz`);
+    expect(after.status).toBe(200);
+    expect(await after.json()).toMatchObject({ status: 'ready', model: { modelName: 'stories260K', sequences: harness.config.maxConcurrent } });
+    await harness.stop();
+  });
+
+  it('refuses WebSocket upgrades with 503 not_ready while the model loads', async () => {
+    const harness = await startTestServer({}, { waitReady: false });
+    const socket = new WebSocket(harness.wsUrl, [PROTOCOL_VERSION]);
+    const status = await new Promise<number>((resolve, reject) => {
+      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.on('open', () => reject(new Error('upgrade should be refused while loading')));
+    });
+    expect(status).toBe(503);
+    await harness.server.ready;
+    const client = await TestClient.connect(harness.wsUrl);
+    await client.close();
+    await harness.stop();
+  });
+
+  it('serves the web demo at / and 404 JSON for unknown paths, even ../ ones', async () => {
+    const harness = await startTestServer();
+    const page = await fetch(`${harness.httpUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const missing = await fetch(`${harness.httpUrl}/nope.js`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'not_found' } });
+    const escape = await fetch(`${harness.httpUrl}/%2e%2e/package.json`);
+    expect(escape.status).toBe(404);
+    await harness.stop();
+  });
+});
+
+describe('graceful stop', () => {
+  it('on SIGTERM notifies clients, lets a running generation end, closes with 1001 and exits 0', async () => {
+    const spawned = spawnServer(['--shutdown-grace-ms', '5000']);
+    const port = await spawned.port();
+    await spawned.ready();
+    const client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`);
+    const { sessionId } = await openSession(client);
+    const genId = await startChat(client, sessionId, 'Once upon a time', { maxTokens: 300 });
+    await client.next('token', (f) => f.genId === genId);
+
+    spawned.child.kill('SIGTERM');
+    expect(await client.next('server.notice')).toEqual({ type: 'server.notice', kind: 'shutdown', graceMs: 5000 });
+    const answer = await collect(client, genId);
+    expect(['stop', 'length']).toContain(answer.done.finish);
+    expect((await client.closed).code).toBe(CloseCodes.ShuttingDown.code);
+    expect(await spawned.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('cancels generations still running when the grace period ends', async () => {
+    const spawned = spawnServer(['--shutdown-grace-ms', '200']);
+    const port = await spawned.port();
+    await spawned.ready();
+    const client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`);
+    const { sessionId } = await openSession(client);
+    const genId = await startChat(client, sessionId, 'Once upon a time', { maxTokens: 4000, temperature: 0 });
+    await client.next('token', (f) => f.genId === genId);
+    spawned.child.kill('SIGTERM');
+    const answer = await collect(client, genId);
+    expect(answer.done.finish).toBe('cancelled');
+    expect(await spawned.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('model resolution', () => {
+  it('exits non-zero within seconds, naming MODEL_PATH, when the model file is missing', async () => {
+    const started = performance.now();
+    const spawned = spawnServer([], { MODEL_PATH: '/nonexistent/model.gguf' });
+    const exit = await spawned.exited;
+    expect(exit.code).not.toBe(0);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(spawned.output.join('\n')).toContain('MODEL_PATH');
+  });
+
+  it('exits non-zero within seconds, naming MODEL_PATH, when the model cannot be downloaded', async () => {
+    const started = performance.now();
+    // A URL nobody serves: the same path as an offline hub download, without touching the network.
+    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: 'http://127.0.0.1:9/stories.gguf', MODEL_CACHE_DIR: '/tmp/llm-chat-test-empty-cache' });
+    const exit = await spawned.exited;
+    expect(exit.code).not.toBe(0);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(spawned.output.join('\n')).toMatch(/not reachable.*MODEL_PATH/s);
+  });
+});
