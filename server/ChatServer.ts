@@ -29,7 +29,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let engine: Engine | undefined;
   let scheduler: Scheduler | undefined;
   const gateway = new Gateway();
-  const http = createHttpRoutes({ staticDir: config.staticDir, log, state: () => state, engineInfo: () => engine?.info });
+  const http = createHttpRoutes({
+    staticDir: config.staticDir,
+    log,
+    state: () => state,
+    engineInfo: () => engine?.info,
+  });
   const transport = new UwsTransport(
     {
       wsPath: WS_PATH,

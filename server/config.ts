@@ -22,7 +22,11 @@ export const ConfigSchema = z.object({
   /** GPU backend: auto picks Metal, CUDA or Vulkan when present. Defaults to `auto`. */
   gpu: z.enum(['auto', 'metal', 'cuda', 'vulkan', 'cpu']).default('auto'),
   /** CPU threads for llama.cpp. Defaults to max(1, cores − 1): one core stays with the event loop. */
-  threads: z.coerce.number().int().min(1).default(Math.max(1, availableParallelism() - 1)),
+  threads: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(Math.max(1, availableParallelism() - 1)),
   /** Tokens of context per sequence, capped at the model's training context. Defaults to `4096`. */
   contextSize: z.coerce.number().int().min(64).default(4096),
   /** Generations decoded at once (context sequences). Defaults to `4`. */
@@ -39,7 +43,11 @@ export const ConfigSchema = z.object({
    * Largest WebSocket frame accepted, in bytes; bigger closes with 1009 (and past 4× this the
    * socket is cut without a close frame). Defaults to `65536`.
    */
-  maxFrameBytes: z.coerce.number().int().min(1024).default(64 * 1024),
+  maxFrameBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   /** Longest `content` or `system` text, in characters. Defaults to `32000`. */
   maxMessageChars: z.coerce.number().int().min(1).default(32_000),
   /** Sessions one connection may hold open. Defaults to `32`. */
@@ -47,9 +55,17 @@ export const ConfigSchema = z.object({
   /** Sessions kept server-wide (least recently used leave first). Defaults to `10000`. */
   maxSessions: z.coerce.number().int().min(1).default(10_000),
   /** An unused session is forgotten after this long. Defaults to `1800000` (30 min). */
-  sessionTtlMs: z.coerce.number().int().min(1000).default(30 * 60_000),
+  sessionTtlMs: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30 * 60_000),
   /** Bytes buffered for a slow client before it is closed. Defaults to `1048576`. */
-  maxBackpressureBytes: z.coerce.number().int().min(16 * 1024).default(1024 * 1024),
+  maxBackpressureBytes: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024)
+    .default(1024 * 1024),
   /** Seconds without traffic before a connection is closed (pings keep it alive). Defaults to `120`. */
   idleTimeoutSec: z.coerce.number().int().min(8).default(120),
   /** Bad frames tolerated per `badFrameWindowMs` before close 1008. Defaults to `20`. */

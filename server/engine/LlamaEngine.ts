@@ -9,8 +9,8 @@ import {
   type LlamaChatResponseChunk,
   type LlamaContext,
   type LlamaContextSequence,
-  type LlamaModel,
   LlamaLogLevel,
+  type LlamaModel,
   resolveChatWrapper,
 } from 'node-llama-cpp';
 import type { Channel } from '../../protocol/index.js';

@@ -75,7 +75,13 @@ export class Connection {
     const genId = generation.id;
     switch (event.kind) {
       case 'queued':
-        this.send({ type: 'generation.queued', id: requestId, genId, sessionId: generation.sessionId, position: event.position });
+        this.send({
+          type: 'generation.queued',
+          id: requestId,
+          genId,
+          sessionId: generation.sessionId,
+          position: event.position,
+        });
         return;
       case 'started':
         this.send({ type: 'generation.started', genId });

@@ -61,7 +61,11 @@ export class Gateway implements SocketHandlers {
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
       server: { name: SERVER_NAME, version: SERVER_VERSION },
-      model: { name: ctx.engineInfo.modelName, contextSize: ctx.engineInfo.contextSize, reasoning: ctx.engineInfo.reasoning },
+      model: {
+        name: ctx.engineInfo.modelName,
+        contextSize: ctx.engineInfo.contextSize,
+        reasoning: ctx.engineInfo.reasoning,
+      },
       limits: {
         maxFrameBytes: ctx.config.maxFrameBytes,
         maxMessageChars: ctx.config.maxMessageChars,
@@ -125,17 +129,22 @@ export class Gateway implements SocketHandlers {
   private dispatch(ctx: GatewayContext, connection: Connection, frame: ClientFrame): void {
     switch (frame.type) {
       case 'session.open':
-        return openSession(ctx, connection, frame, ANONYMOUS_OWNER);
+        openSession(ctx, connection, frame, ANONYMOUS_OWNER);
+        break;
       case 'chat.send':
-        return sendChat(ctx, connection, frame, ANONYMOUS_OWNER);
+        sendChat(ctx, connection, frame, ANONYMOUS_OWNER);
+        break;
       case 'generation.cancel':
-        return cancelGeneration(ctx, connection, frame);
+        cancelGeneration(ctx, connection, frame);
+        break;
       case 'generation.resume':
-        return resumeGeneration(ctx, connection, frame);
+        resumeGeneration(ctx, connection, frame);
+        break;
       case 'ping':
-        return connection.send({ type: 'pong', id: frame.id });
+        connection.send({ type: 'pong', id: frame.id });
+        break;
       default:
-        return frame satisfies never;
+        frame satisfies never;
     }
   }
 

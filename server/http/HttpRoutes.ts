@@ -27,7 +27,12 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
 async function route(options: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): Promise<void> {
   const { method, path } = request;
   if (method !== 'GET' && method !== 'HEAD') {
-    sendJson(response, 405, { error: { code: 'bad_frame', message: `${method} is not allowed on ${path}` } }, { allow: 'GET, HEAD' });
+    sendJson(
+      response,
+      405,
+      { error: { code: 'bad_frame', message: `${method} is not allowed on ${path}` } },
+      { allow: 'GET, HEAD' },
+    );
     return;
   }
   if (path === '/healthz') {

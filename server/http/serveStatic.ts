@@ -19,7 +19,13 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 /** Serves a file from `root`; `/` is index.html. Paths that leave `root` are 404s. */
 export async function serveStatic(root: string, urlPath: string, response: HttpResponse): Promise<void> {
   const file = resolveInside(root, urlPath === '/' ? '/index.html' : urlPath);
-  const found = file === undefined ? false : await stat(file).then((s) => s.isFile(), () => false);
+  const found =
+    file === undefined
+      ? false
+      : await stat(file).then(
+          (s) => s.isFile(),
+          () => false,
+        );
   if (file === undefined || !found) {
     sendJson(response, 404, { error: { code: 'not_found', message: `No such path: ${urlPath.slice(0, 200)}` } });
     return;

@@ -74,7 +74,7 @@ export class Scheduler {
       if (!generation.announced) generation.markQueued(0);
       void this.run(generation, slot);
     }
-    this.queue.forEach((generation, index) => generation.markQueued(index + 1));
+    for (const [index, generation] of this.queue.entries()) generation.markQueued(index + 1);
   }
 
   get(genId: string): Generation | undefined {

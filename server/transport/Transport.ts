@@ -23,9 +23,7 @@ export type UpgradeRequest = {
   remoteAddress: string;
 };
 
-export type UpgradeDecision =
-  | { accept: true; protocol: string }
-  | { accept: false; status: number; body: unknown };
+export type UpgradeDecision = { accept: true; protocol: string } | { accept: false; status: number; body: unknown };
 
 export interface SocketHandlers {
   upgrade(request: UpgradeRequest): UpgradeDecision;

@@ -1,14 +1,14 @@
-import uWS from 'uWebSockets.js';
 import type { HttpResponse as UwsResponse, WebSocket } from 'uWebSockets.js';
+import uWS from 'uWebSockets.js';
 import {
   type HttpHandler,
   type HttpResponse,
   PayloadTooLargeError,
   parseProtocolHeader,
-  STATUS_TEXT,
   type SendStatus,
   type SocketHandle,
   type SocketHandlers,
+  STATUS_TEXT,
   type Transport,
   type TransportOptions,
 } from './Transport.js';

@@ -77,6 +77,11 @@ export class TestClient {
   }
 
   private summary(): string {
-    return this.frames.slice(-8).map((f) => JSON.stringify(f).slice(0, 160)).join(' | ') || 'nothing';
+    return (
+      this.frames
+        .slice(-8)
+        .map((f) => JSON.stringify(f).slice(0, 160))
+        .join(' | ') || 'nothing'
+    );
   }
 }

@@ -26,7 +26,9 @@ export function spawnServer(args: string[] = [], env: Record<string, string> = {
       for (const listener of listeners) listener(line);
     });
   }
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null });
+  const exited = once(child, 'exit').then(
+    ([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null },
+  );
   const waitForLog = (msg: string) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const check = (line: string) => {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes } from '../../protocol/index.js';
 import { chat, openSession } from '../helpers/conversation.js';
-import { TestClient } from '../helpers/TestClient.js';
 import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
 
 describe('bad input', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;
@@ -60,11 +60,26 @@ describe('bad input', () => {
     client.send({ type: 'chat.send', id: 'v3', sessionId, content: 'hi', params: { temprature: 1 } });
     client.send({ type: 'chat.send', id: 'v4', sessionId, content: 'hi', params: { maxTokens: 1_000_000 } });
     client.send({ type: 'ping' });
-    expect(await client.next('error', (f) => f.id === 'v1')).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('content') });
-    expect(await client.next('error', (f) => f.id === 'v2')).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('params.temperature') });
-    expect(await client.next('error', (f) => f.id === 'v3')).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('temprature') });
-    expect(await client.next('error', (f) => f.id === 'v4')).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('maxTokens') });
-    expect(await client.next('error', (f) => f.id === undefined)).toMatchObject({ code: 'bad_frame', message: expect.stringContaining('id') });
+    expect(await client.next('error', (f) => f.id === 'v1')).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringContaining('content'),
+    });
+    expect(await client.next('error', (f) => f.id === 'v2')).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringContaining('params.temperature'),
+    });
+    expect(await client.next('error', (f) => f.id === 'v3')).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringContaining('temprature'),
+    });
+    expect(await client.next('error', (f) => f.id === 'v4')).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringContaining('maxTokens'),
+    });
+    expect(await client.next('error', (f) => f.id === undefined)).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringContaining('id'),
+    });
     await expectAlive(client);
     await client.close();
   });
@@ -114,7 +129,9 @@ describe('bad input', () => {
         socket.on('open', () => reject(new Error('upgrade should be refused')));
       });
       expect(response.status).toBe(426);
-      expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'unsupported_version', message: expect.stringContaining('llm-chat.v1') } });
+      expect(JSON.parse(response.body)).toMatchObject({
+        error: { code: 'unsupported_version', message: expect.stringContaining('llm-chat.v1') },
+      });
     }
   });
 

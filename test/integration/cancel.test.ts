@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
-import { TestClient } from '../helpers/TestClient.js';
 import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
 
 const LONG = { maxTokens: 2000, temperature: 0 } as const;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chat, openSession } from '../helpers/conversation.js';
-import { TestClient } from '../helpers/TestClient.js';
 import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
 
 describe('sessions and turns', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, ServerFrame } from '../../protocol/index.js';
 import { chat, openSession } from '../helpers/conversation.js';
-import { TestClient } from '../helpers/TestClient.js';
 import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
 
 describe('a full turn', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;

@@ -3,8 +3,8 @@ import WebSocket from 'ws';
 import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
 import { spawnServer } from '../helpers/spawnServer.js';
-import { TestClient } from '../helpers/TestClient.js';
 import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
 
 describe('readiness', () => {
   it('answers /healthz at once and /readyz with 503 until the model is loaded, then 200', async () => {
@@ -19,7 +19,10 @@ describe('readiness', () => {
     await harness.server.ready;
     const after = await fetch(`${harness.httpUrl}/readyz`);
     expect(after.status).toBe(200);
-    expect(await after.json()).toMatchObject({ status: 'ready', model: { modelName: 'stories260K', sequences: harness.config.maxConcurrent } });
+    expect(await after.json()).toMatchObject({
+      status: 'ready',
+      model: { modelName: 'stories260K', sequences: harness.config.maxConcurrent },
+    });
     await harness.stop();
   });
 
@@ -45,8 +48,8 @@ describe('readiness', () => {
     const missing = await fetch(`${harness.httpUrl}/nope.js`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'not_found' } });
-    const escape = await fetch(`${harness.httpUrl}/%2e%2e/package.json`);
-    expect(escape.status).toBe(404);
+    const outside = await fetch(`${harness.httpUrl}/%2e%2e/package.json`);
+    expect(outside.status).toBe(404);
     await harness.stop();
   });
 });
@@ -97,7 +100,11 @@ describe('model resolution', () => {
   it('exits non-zero within seconds, naming MODEL_PATH, when the model cannot be downloaded', async () => {
     const started = performance.now();
     // A URL nobody serves: the same path as an offline hub download, without touching the network.
-    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: 'http://127.0.0.1:9/stories.gguf', MODEL_CACHE_DIR: '/tmp/llm-chat-test-empty-cache' });
+    const spawned = spawnServer([], {
+      MODEL_PATH: '',
+      MODEL: 'http://127.0.0.1:9/stories.gguf',
+      MODEL_CACHE_DIR: '/tmp/llm-chat-test-empty-cache',
+    });
     const exit = await spawned.exited;
     expect(exit.code).not.toBe(0);
     expect(performance.now() - started).toBeLessThan(15_000);

@@ -6,7 +6,9 @@ import type { GatewayContext } from '../GatewayContext.js';
 export function openSession(ctx: GatewayContext, connection: Connection, frame: SessionOpen, ownerKey: string): void {
   const { config } = ctx;
   if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {
-    connection.sendError('forbidden', `A connection may hold at most ${config.maxSessionsPerConnection} sessions`, { id: frame.id });
+    connection.sendError('forbidden', `A connection may hold at most ${config.maxSessionsPerConnection} sessions`, {
+      id: frame.id,
+    });
     return;
   }
   if (frame.sessionId !== undefined) {
@@ -28,7 +30,9 @@ export function openSession(ctx: GatewayContext, connection: Connection, frame: 
     return;
   }
   if ((frame.system?.length ?? 0) > config.maxMessageChars) {
-    connection.sendError('payload_too_large', `system may be at most ${config.maxMessageChars} characters`, { id: frame.id });
+    connection.sendError('payload_too_large', `system may be at most ${config.maxMessageChars} characters`, {
+      id: frame.id,
+    });
     return;
   }
   const { session, resumeToken } = ctx.sessions.create(ownerKey, frame.system);

@@ -18,7 +18,9 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     return;
   }
   if (frame.content.length > config.maxMessageChars) {
-    connection.sendError('payload_too_large', `content may be at most ${config.maxMessageChars} characters`, { id: frame.id });
+    connection.sendError('payload_too_large', `content may be at most ${config.maxMessageChars} characters`, {
+      id: frame.id,
+    });
     return;
   }
   const maxTokens = frame.params?.maxTokens ?? config.defaultMaxTokens;
@@ -43,7 +45,8 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     ctx.scheduler.pump();
   } catch (error) {
     if (!(error instanceof SchedulerRefusal)) throw error;
-    const details = error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
+    const details =
+      error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
     connection.sendError(error.code, error.message, details);
   }
 }
