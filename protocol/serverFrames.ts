@@ -66,7 +66,12 @@ export const GenerationDone = z.object({
   type: z.literal('generation.done'),
   genId: ServerId,
   finish: FinishReason,
-  usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }),
+  usage: z.object({
+    promptTokens: z.number().int(),
+    completionTokens: z.number().int(),
+    /** Prompt tokens whose KV cache was reused from the session's previous turn. */
+    cachedPromptTokens: z.number().int(),
+  }),
   timings: z.object({
     queuedMs: z.number(),
     /** Null when no token was produced. */

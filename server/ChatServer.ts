@@ -6,6 +6,7 @@ import { locateModel } from './engine/locateModel.js';
 import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
 import type { Logger } from './log.js';
+import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
 import { UwsTransport } from './transport/uwsTransport.js';
@@ -58,7 +59,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       sequences: config.maxConcurrent,
     });
     engine = loaded;
-    scheduler = new Scheduler(loaded, { maxQueued: config.maxQueued, maxGenerationMs: config.maxGenerationMs });
+    scheduler = new Scheduler(loaded, {
+      maxQueued: config.maxQueued,
+      maxQueuedPerClient: config.maxQueuedPerClient,
+      maxGenerationMs: config.maxGenerationMs,
+      keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
+      policy: resolveQueuePolicy(config.queuePolicy),
+    });
     const sessions = new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlMs });
     gateway.setReady({ config, engineInfo: loaded.info, sessions, scheduler, log });
     if (state === 'loading') state = 'ready';

@@ -31,7 +31,8 @@ export type EngineStop = 'stop' | 'length' | 'aborted';
 export type EngineResult = {
   stop: EngineStop;
   promptTokens: number;
-  completionTokens: number;
+  /** Prompt tokens already in the sequence's KV cache, so not evaluated again. */
+  cachedPromptTokens: number;
 };
 
 export type EngineInfo = {

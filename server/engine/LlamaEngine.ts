@@ -12,6 +12,7 @@ import {
   LlamaLogLevel,
   type LlamaModel,
   resolveChatWrapper,
+  type Token,
 } from 'node-llama-cpp';
 import type { Channel } from '../../protocol/index.js';
 import {
@@ -29,7 +30,8 @@ export type LlamaEngineOptions = {
   gpu: 'auto' | 'metal' | 'cuda' | 'vulkan' | 'cpu';
   threads: number;
   contextSize: number;
-  sequences: number;
+  /** Defaults to 16 on a GPU, 8 on CPU. */
+  sequences?: number;
 };
 
 /** The Engine on node-llama-cpp: one model, one context, one sequence per concurrent generation. */
@@ -49,17 +51,18 @@ export class LlamaEngine implements Engine {
       logLevel: LlamaLogLevel.error,
     });
     const model = await llama.loadModel({ modelPath: options.modelPath });
+    const sequenceCount = options.sequences ?? (llama.gpu === false ? 8 : 16);
     const context = await model.createContext({
-      sequences: options.sequences,
+      sequences: sequenceCount,
       contextSize: Math.min(options.contextSize, model.trainContextSize),
       threads: options.threads,
     });
-    const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
+    const sequences = Array.from({ length: sequenceCount }, () => context.getSequence());
     const chatWrapper = resolveChatWrapper(model);
     const info: EngineInfo = {
       modelName: basename(options.modelPath).replace(/\.gguf$/i, ''),
       contextSize: context.contextSize,
-      sequences: options.sequences,
+      sequences: sequenceCount,
       reasoning: chatWrapper instanceof HarmonyChatWrapper,
       backend: llama.gpu === false ? 'cpu' : llama.gpu,
       threads: options.threads,
@@ -72,23 +75,26 @@ export class LlamaEngine implements Engine {
     if (sequence === undefined) throw new RangeError(`No sequence ${request.slot}`);
     const chatWrapper = this.wrapperFor(request);
     const { history, promptTokens } = this.fitToContext(chatWrapper, request);
+    const cachedPromptTokens = commonPrefixLength(sequence.contextTokens, promptTokens);
+    const counts = { promptTokens: promptTokens.length, cachedPromptTokens };
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper });
-    let completionTokens = 0;
+    // Tokens of a chunk without text yet (a split character) are counted with the next one.
+    let uncountedTokens = 0;
     try {
       const response = await chat.generateResponse(history, {
         ...samplingOptions(request),
         signal: request.signal,
         stopOnAbortSignal: true,
         onResponseChunk: (chunk) => {
-          completionTokens += chunk.tokens.length;
-          if (chunk.text !== '') {
-            request.onChunk({ text: chunk.text, channel: channelOf(chunk), tokens: chunk.tokens.length });
-          }
+          uncountedTokens += chunk.tokens.length;
+          if (chunk.text === '') return;
+          request.onChunk({ text: chunk.text, channel: channelOf(chunk), tokens: uncountedTokens });
+          uncountedTokens = 0;
         },
       });
-      return { stop: stopOf(response.metadata.stopReason), promptTokens, completionTokens };
+      return { stop: stopOf(response.metadata.stopReason), ...counts };
     } catch (error) {
-      if (request.signal.aborted) return { stop: 'aborted', promptTokens, completionTokens };
+      if (request.signal.aborted) return { stop: 'aborted', ...counts };
       throw error;
     } finally {
       chat.dispose({ disposeSequence: false });
@@ -113,12 +119,12 @@ export class LlamaEngine implements Engine {
       const history = toChatHistory(messages);
       const promptTokens = chatWrapper
         .generateContextState({ chatHistory: history })
-        .contextText.tokenize(this.model.tokenizer).length;
-      if (promptTokens <= budget) return { history, promptTokens };
+        .contextText.tokenize(this.model.tokenizer);
+      if (promptTokens.length <= budget) return { history, promptTokens };
       const oldest = messages.findIndex((message) => message.role !== 'system');
       if (oldest === -1 || oldest === messages.length - 1) {
         throw new ContextOverflowError(
-          `The prompt needs ${promptTokens} tokens; the context holds ${this.info.contextSize} ` +
+          `The prompt needs ${promptTokens.length} tokens; the context holds ${this.info.contextSize} ` +
             `with ${room} kept for the answer`,
         );
       }
@@ -133,6 +139,13 @@ export class LlamaEngine implements Engine {
     }
     return new HarmonyChatWrapper({ reasoningEffort: effort });
   }
+}
+
+function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const length = Math.min(a.length, b.length);
+  let index = 0;
+  while (index < length && a[index] === b[index]) index++;
+  return index;
 }
 
 function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {

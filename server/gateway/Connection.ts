@@ -14,8 +14,6 @@ export type ErrorDetails = { id?: string; genId?: string; retryAfterMs?: number 
 export class Connection {
   /** Sessions this connection opened or reattached; only these may be used on it. */
   readonly sessions = new Set<string>();
-  /** Generations started from this connection, cancelled when it closes. */
-  readonly owned = new Set<string>();
   private readonly following = new Map<string, () => void>();
   private readonly pendingAcks = new Map<string, string[]>();
   private badFrameTimes: number[] = [];
@@ -63,12 +61,17 @@ export class Connection {
     }
   }
 
-  /** Stops every stream; returns the generations this connection started and still runs. */
+  isFollowing(genId: string): boolean {
+    return this.following.has(genId);
+  }
+
+  /** Stops every stream; returns the generations it was following, which are still going. */
   detach(): string[] {
+    const followed = [...this.following.keys()];
     for (const unsubscribe of this.following.values()) unsubscribe();
     this.following.clear();
     this.pendingAcks.clear();
-    return [...this.owned];
+    return followed;
   }
 
   private forward(generation: Generation, requestId: string, event: GenerationEvent): void {
@@ -91,7 +94,6 @@ export class Connection {
         return;
       case 'done':
         this.following.delete(genId);
-        this.owned.delete(genId);
         this.flushAcks(genId, event.outcome.usage.completionTokens);
         this.send({ type: 'generation.done', genId, ...event.outcome });
         return;

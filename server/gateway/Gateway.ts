@@ -15,7 +15,7 @@ import { openSession } from './handlers/openSession.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
 import { sendChat } from './handlers/sendChat.js';
 
-/** Until API keys exist every client shares one owner. */
+/** Until API keys exist, sessions belong to everyone who holds their resume token. */
 const ANONYMOUS_OWNER = 'anonymous';
 
 /**
@@ -109,9 +109,27 @@ export class Gateway implements SocketHandlers {
     if (connection === undefined) return;
     this.connections.delete(socket);
     const ctx = this.ctx;
-    const owned = connection.detach();
-    for (const genId of owned) ctx?.scheduler.cancel(genId);
-    ctx?.log.info({ connectionId: connection.id, code, cancelled: owned.length }, 'connection closed');
+    if (ctx === undefined) return;
+    const orphans = connection.detach();
+    for (const genId of orphans) this.orphan(ctx, genId);
+    ctx.log.info({ connectionId: connection.id, code, orphans: orphans.length }, 'connection closed');
+  }
+
+  /**
+   * A generation whose client left goes on for the resume grace period, buffered, in case the
+   * client comes back; then, unless someone resumed it, it is cancelled and its sequence freed.
+   */
+  private orphan(ctx: GatewayContext, genId: string): void {
+    const graceMs = ctx.config.resumeGraceMs;
+    if (graceMs === 0) {
+      ctx.scheduler.cancel(genId, 'abandoned');
+      return;
+    }
+    const timer = setTimeout(() => {
+      const followed = [...this.connections.values()].some((connection) => connection.isFollowing(genId));
+      if (!followed) ctx.scheduler.cancel(genId, 'abandoned');
+    }, graceMs);
+    timer.unref();
   }
 
   /** Tells every client the server is stopping and stops accepting new connections. */
@@ -132,7 +150,7 @@ export class Gateway implements SocketHandlers {
         openSession(ctx, connection, frame, ANONYMOUS_OWNER);
         break;
       case 'chat.send':
-        sendChat(ctx, connection, frame, ANONYMOUS_OWNER);
+        sendChat(ctx, connection, frame, connection.id);
         break;
       case 'generation.cancel':
         cancelGeneration(ctx, connection, frame);

@@ -3,14 +3,17 @@ import type { ChatMessage, SamplingParams } from '../engine/Engine.js';
 
 export type GenerationState = 'queued' | 'running' | 'done';
 
-/** Why a generation was stopped from outside, which becomes its finish reason. */
-export type StopCause = 'cancelled' | 'timeout';
+/**
+ * Why a generation was stopped from outside. 'abandoned' (its client left and did not come back
+ * within the grace period) finishes as 'cancelled' and is not kept for replay.
+ */
+export type StopCause = 'cancelled' | 'timeout' | 'abandoned';
 
 export type StreamChunk = { seq: number; text: string; channel: Channel };
 
 export type GenerationOutcome = {
   finish: FinishReason;
-  usage: { promptTokens: number; completionTokens: number };
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
   timings: { queuedMs: number; ttftMs: number | null; totalMs: number };
   error?: { code: ErrorCode; message: string };
 };
@@ -27,7 +30,7 @@ export type GenerationInput = {
   id: string;
   sessionId: string;
   /** Whose request this is, for fairness and limits (API key, else connection). */
-  ownerKey: string;
+  clientKey: string;
   messages: readonly ChatMessage[];
   params: SamplingParams;
 };
@@ -39,7 +42,7 @@ export type GenerationInput = {
 export class Generation {
   readonly id: string;
   readonly sessionId: string;
-  readonly ownerKey: string;
+  readonly clientKey: string;
   readonly messages: readonly ChatMessage[];
   readonly params: SamplingParams;
   readonly abortController = new AbortController();
@@ -57,7 +60,7 @@ export class Generation {
   constructor(input: GenerationInput) {
     this.id = input.id;
     this.sessionId = input.sessionId;
-    this.ownerKey = input.ownerKey;
+    this.clientKey = input.clientKey;
     this.messages = input.messages;
     this.params = input.params;
   }

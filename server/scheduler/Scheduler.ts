@@ -2,12 +2,20 @@ import { LRUCache } from 'lru-cache';
 import type { ErrorCode, FinishReason } from '../../protocol/index.js';
 import { ContextOverflowError, type Engine, type EngineResult } from '../engine/Engine.js';
 import { Generation, type GenerationInput, type StopCause } from './Generation.js';
+import type { QueuePolicy } from './policies/QueuePolicy.js';
+import { SlotTable } from './SlotTable.js';
+import { WaitQueue } from './WaitQueue.js';
 
 export type SchedulerOptions = {
-  /** Generations waiting for a sequence; past it, submit refuses with queue_full. */
+  /** Generations waiting for a sequence, server-wide; past it, submit refuses with queue_full. */
   maxQueued: number;
+  /** Generations one client may have waiting. */
+  maxQueuedPerClient: number;
   /** Longest a generation may run before it ends with finish 'timeout'. */
   maxGenerationMs: number;
+  /** How long a finished generation stays available to cancel (already_done) and resume. */
+  keepFinishedMs: number;
+  policy: QueuePolicy;
 };
 
 export type CancelStatus = 'cancelled' | 'not_found' | 'already_done';
@@ -23,18 +31,18 @@ export class SchedulerRefusal extends Error {
   }
 }
 
-const FINISHED_KEPT = 1000;
-const FINISHED_TTL_MS = 5 * 60_000;
+const FINISHED_KEPT = 10_000;
 
 /**
- * Puts generations on the engine's sequences: runs one per free sequence, queues the rest,
- * and frees a sequence the moment its generation ends, is cancelled or times out.
+ * Puts generations on the engine's sequences: runs one per free sequence, queues the rest in
+ * the policy's order, and frees a sequence the moment its generation ends, is cancelled or
+ * times out.
  */
 export class Scheduler {
-  private readonly queue: Generation[] = [];
-  private readonly running = new Map<number, Generation>();
-  private readonly freeSlots: number[];
-  private readonly finished = new LRUCache<string, Generation>({ max: FINISHED_KEPT, ttl: FINISHED_TTL_MS });
+  private readonly waiting: WaitQueue;
+  private readonly slots: SlotTable;
+  private readonly running = new Map<string, Generation>();
+  private readonly finished: LRUCache<string, Generation>;
   private averageRunMs = 1000;
   private accepting = true;
   private idleWaiters: Array<() => void> = [];
@@ -43,7 +51,9 @@ export class Scheduler {
     private readonly engine: Engine,
     private readonly options: SchedulerOptions,
   ) {
-    this.freeSlots = Array.from({ length: engine.info.sequences }, (_, slot) => slot);
+    this.waiting = new WaitQueue(options.policy);
+    this.slots = new SlotTable(engine.info.sequences);
+    this.finished = new LRUCache({ max: FINISHED_KEPT, ttl: Math.max(1, options.keepFinishedMs) });
   }
 
   get runningCount(): number {
@@ -51,34 +61,39 @@ export class Scheduler {
   }
 
   get queuedCount(): number {
-    return this.queue.length;
+    return this.waiting.size;
   }
 
-  /** Queues a generation (and starts it when a sequence is free); throws SchedulerRefusal. */
+  /** Queues a generation; call pump() once its listeners are on. Throws SchedulerRefusal. */
   submit(input: GenerationInput): Generation {
     if (!this.accepting) throw new SchedulerRefusal('shutting_down', 'The server is shutting down');
-    if (this.freeSlots.length === 0 && this.queue.length >= this.options.maxQueued) {
-      const retryAfterMs = this.estimateWaitMs(this.queue.length + 1);
-      throw new SchedulerRefusal('queue_full', `The queue is full (${this.queue.length} waiting)`, retryAfterMs);
+    const startsNow = this.slots.freeCount > 0 && this.waiting.size === 0;
+    if (!startsNow && this.waiting.size >= this.options.maxQueued) {
+      throw this.queueFull(`The queue is full (${this.waiting.size} waiting)`, this.waiting.size + 1);
+    }
+    if (!startsNow && this.waiting.sizeOf(input.clientKey) >= this.options.maxQueuedPerClient) {
+      const mine = this.waiting.sizeOf(input.clientKey);
+      throw this.queueFull(`You have ${mine} generations waiting, the most allowed`, mine + 1);
     }
     const generation = new Generation(input);
-    this.queue.push(generation);
+    this.waiting.add(generation);
     return generation;
   }
 
-  /** Starts what can start and tells the queued their place; call after submit once listeners are on. */
+  /** Starts what can start and tells every waiting generation its place. */
   pump(): void {
-    while (this.freeSlots.length > 0 && this.queue.length > 0) {
-      const generation = this.queue.shift() as Generation;
-      const slot = this.freeSlots.pop() as number;
+    while (this.slots.freeCount > 0) {
+      const generation = this.waiting.takeNext();
+      if (generation === undefined) break;
+      const slot = this.slots.acquire(generation.sessionId) as number;
       if (!generation.announced) generation.markQueued(0);
       void this.run(generation, slot);
     }
-    for (const [index, generation] of this.queue.entries()) generation.markQueued(index + 1);
+    for (const [index, generation] of this.waiting.order().entries()) generation.markQueued(index + 1);
   }
 
   get(genId: string): Generation | undefined {
-    return this.findLive(genId) ?? this.finished.get(genId);
+    return this.running.get(genId) ?? this.waiting.find(genId) ?? this.finished.get(genId);
   }
 
   cancel(genId: string, cause: StopCause = 'cancelled'): CancelStatus {
@@ -92,10 +107,9 @@ export class Scheduler {
   /** Stops a generation: a queued one leaves the queue at once, a running one is aborted. */
   stop(generation: Generation, cause: StopCause): void {
     if (generation.state === 'queued') {
-      const index = this.queue.indexOf(generation);
-      if (index !== -1) this.queue.splice(index, 1);
+      this.waiting.remove(generation);
       generation.stopCause = cause;
-      this.conclude(generation, { stop: 'aborted', promptTokens: 0, completionTokens: 0 });
+      this.conclude(generation, { stop: 'aborted', promptTokens: 0, cachedPromptTokens: 0 });
       this.pump();
     } else if (generation.state === 'running') {
       generation.stopCause ??= cause;
@@ -106,7 +120,7 @@ export class Scheduler {
   /** Refuses new work, cancels the queued, lets running ones go on for up to graceMs, then stops them. */
   async drain(graceMs: number): Promise<void> {
     this.accepting = false;
-    for (const generation of [...this.queue]) this.stop(generation, 'cancelled');
+    for (const generation of this.waiting.order()) this.stop(generation, 'cancelled');
     const timer = setTimeout(() => {
       for (const generation of this.running.values()) this.stop(generation, 'cancelled');
     }, graceMs);
@@ -115,7 +129,7 @@ export class Scheduler {
   }
 
   private async run(generation: Generation, slot: number): Promise<void> {
-    this.running.set(slot, generation);
+    this.running.set(generation.id, generation);
     generation.markStarted();
     const timer = setTimeout(() => this.stop(generation, 'timeout'), this.options.maxGenerationMs);
     try {
@@ -131,22 +145,28 @@ export class Scheduler {
       this.concludeWithError(generation, error);
     } finally {
       clearTimeout(timer);
-      this.running.delete(slot);
-      this.freeSlots.push(slot);
+      this.running.delete(generation.id);
+      this.slots.release(slot);
       this.pump();
       if (this.running.size === 0) this.notifyIdle();
     }
   }
 
-  private conclude(generation: Generation, result: EngineResult, error?: { code: ErrorCode; message: string }): void {
+  private conclude(
+    generation: Generation,
+    result: Omit<EngineResult, 'completionTokens'>,
+    error?: { code: ErrorCode; message: string },
+  ): void {
     const now = performance.now();
     const started = generation.startedAt ?? now;
-    if (generation.startedAt !== undefined) {
-      this.averageRunMs = this.averageRunMs * 0.8 + (now - started) * 0.2;
-    }
+    if (generation.startedAt !== undefined) this.averageRunMs = this.averageRunMs * 0.8 + (now - started) * 0.2;
     generation.finish({
       finish: error === undefined ? finishOf(result, generation.stopCause) : 'error',
-      usage: { promptTokens: result.promptTokens, completionTokens: generation.completionTokens },
+      usage: {
+        promptTokens: result.promptTokens,
+        completionTokens: generation.completionTokens,
+        cachedPromptTokens: result.cachedPromptTokens,
+      },
       timings: {
         queuedMs: round(started - generation.createdAt),
         ttftMs: generation.firstChunkAt === undefined ? null : round(generation.firstChunkAt - started),
@@ -154,21 +174,21 @@ export class Scheduler {
       },
       ...(error === undefined ? {} : { error }),
     });
-    this.finished.set(generation.id, generation);
+    // An abandoned generation is gone for good: a late resume gets not_found.
+    if (generation.stopCause !== 'abandoned') this.finished.set(generation.id, generation);
   }
 
   private concludeWithError(generation: Generation, error: unknown): void {
     const code: ErrorCode = error instanceof ContextOverflowError ? 'context_overflow' : 'model_error';
     const message = error instanceof Error ? error.message : String(error);
-    this.conclude(generation, { stop: 'stop', promptTokens: 0, completionTokens: 0 }, { code, message });
+    this.conclude(generation, { stop: 'stop', promptTokens: 0, cachedPromptTokens: 0 }, { code, message });
   }
 
-  private findLive(genId: string): Generation | undefined {
-    for (const generation of this.running.values()) if (generation.id === genId) return generation;
-    return this.queue.find((generation) => generation.id === genId);
+  private queueFull(message: string, position: number): SchedulerRefusal {
+    return new SchedulerRefusal('queue_full', message, this.estimateWaitMs(position));
   }
 
-  /** Time until `position` queued generations have had a sequence, from recent run times. */
+  /** Time until `position` waiting generations have had a sequence, from recent run times. */
   private estimateWaitMs(position: number): number {
     const rounds = Math.ceil(position / Math.max(1, this.engine.info.sequences));
     return Math.max(100, Math.round(rounds * this.averageRunMs));
@@ -186,8 +206,8 @@ export class Scheduler {
   }
 }
 
-function finishOf(result: EngineResult, cause: StopCause | undefined): FinishReason {
-  if (result.stop === 'aborted') return cause ?? 'cancelled';
+function finishOf(result: Omit<EngineResult, 'completionTokens'>, cause: StopCause | undefined): FinishReason {
+  if (result.stop === 'aborted') return cause === undefined || cause === 'abandoned' ? 'cancelled' : cause;
   return result.stop;
 }
 

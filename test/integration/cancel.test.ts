@@ -9,7 +9,7 @@ describe('cancel and disconnect', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;
   beforeAll(async () => {
     // One sequence, so a second request must wait for the first to free it.
-    harness = await startTestServer({ maxConcurrent: 1 });
+    harness = await startTestServer({ maxConcurrent: 1, resumeGraceMs: 0 });
   });
   afterAll(() => harness.stop());
 
@@ -85,7 +85,7 @@ describe('cancel and disconnect', () => {
     await Promise.all([owner.close(), stranger.close()]);
   });
 
-  it('cancels the generations of a closed socket and frees the sequence for others', async () => {
+  it('with resumeGraceMs 0, cancels the generations of a closed socket and frees the sequence for others', async () => {
     const leaver = await TestClient.connect(harness.wsUrl);
     const waiter = await TestClient.connect(harness.wsUrl);
     const { sessionId: sl } = await openSession(leaver);

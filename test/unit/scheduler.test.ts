@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Engine, EngineRequest, EngineResult } from '../../server/engine/Engine.js';
 import type { GenerationEvent } from '../../server/scheduler/Generation.js';
-import { Scheduler, SchedulerRefusal } from '../../server/scheduler/Scheduler.js';
+import { firstComeFirstServed } from '../../server/scheduler/policies/firstComeFirstServed.js';
+import { roundRobin } from '../../server/scheduler/policies/roundRobin.js';
+import { Scheduler, type SchedulerOptions, SchedulerRefusal } from '../../server/scheduler/Scheduler.js';
+import { SlotTable } from '../../server/scheduler/SlotTable.js';
 
 /**
  * A test double of the engine, for scheduling logic only: each generate() call waits until the
@@ -20,7 +23,7 @@ class ScriptedEngine implements Engine {
 
   generate(request: EngineRequest): Promise<EngineResult> {
     return new Promise((resolve) => {
-      const finish = (stop: EngineResult['stop']) => resolve({ stop, promptTokens: 4, completionTokens: 1 });
+      const finish = (stop: EngineResult['stop']) => resolve({ stop, promptTokens: 4, cachedPromptTokens: 0 });
       request.onChunk({ text: 'x', channel: 'content', tokens: 1 });
       request.signal.addEventListener('abort', () => finish('aborted'));
       this.calls.push({ request, release: () => finish('stop') });
@@ -34,7 +37,7 @@ function submit(scheduler: Scheduler, id: string, events: GenerationEvent[] = []
   const generation = scheduler.submit({
     id,
     sessionId: `s_${id}`,
-    ownerKey: 'k',
+    clientKey: 'k',
     messages: [],
     params: { maxTokens: 8 },
   });
@@ -43,12 +46,23 @@ function submit(scheduler: Scheduler, id: string, events: GenerationEvent[] = []
   return generation;
 }
 
+function options(overrides: Partial<SchedulerOptions> = {}): SchedulerOptions {
+  return {
+    maxQueued: 10,
+    maxQueuedPerClient: 10,
+    maxGenerationMs: 10_000,
+    keepFinishedMs: 60_000,
+    policy: roundRobin,
+    ...overrides,
+  };
+}
+
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Scheduler (with a scripted engine double)', () => {
   it('runs one generation per sequence and queues the rest in order, with positions', async () => {
     const engine = new ScriptedEngine();
-    const scheduler = new Scheduler(engine, { maxQueued: 10, maxGenerationMs: 10_000 });
+    const scheduler = new Scheduler(engine, options({ maxQueued: 10 }));
     const eventsC: GenerationEvent[] = [];
     submit(scheduler, 'a');
     submit(scheduler, 'b');
@@ -66,7 +80,7 @@ describe('Scheduler (with a scripted engine double)', () => {
   });
 
   it('refuses past maxQueued with queue_full and a retryAfterMs estimate', () => {
-    const scheduler = new Scheduler(new ScriptedEngine(), { maxQueued: 1, maxGenerationMs: 10_000 });
+    const scheduler = new Scheduler(new ScriptedEngine(), options({ maxQueued: 1 }));
     submit(scheduler, 'a');
     submit(scheduler, 'b');
     submit(scheduler, 'c');
@@ -81,7 +95,7 @@ describe('Scheduler (with a scripted engine double)', () => {
   });
 
   it('takes a cancelled queued generation out at once and moves the others up', () => {
-    const scheduler = new Scheduler(new ScriptedEngine(), { maxQueued: 10, maxGenerationMs: 10_000 });
+    const scheduler = new Scheduler(new ScriptedEngine(), options({ maxQueued: 10 }));
     submit(scheduler, 'a');
     submit(scheduler, 'b');
     const c = submit(scheduler, 'c');
@@ -99,7 +113,7 @@ describe('Scheduler (with a scripted engine double)', () => {
 
   it('ends a generation that runs past maxGenerationMs with finish timeout and frees its sequence', async () => {
     const engine = new ScriptedEngine();
-    const scheduler = new Scheduler(engine, { maxQueued: 10, maxGenerationMs: 20 });
+    const scheduler = new Scheduler(engine, options({ maxGenerationMs: 20 }));
     const a = submit(scheduler, 'a');
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(a.outcome?.finish).toBe('timeout');
@@ -108,7 +122,7 @@ describe('Scheduler (with a scripted engine double)', () => {
 
   it('on drain refuses new work, cancels the queued and waits for the running', async () => {
     const engine = new ScriptedEngine();
-    const scheduler = new Scheduler(engine, { maxQueued: 10, maxGenerationMs: 10_000 });
+    const scheduler = new Scheduler(engine, options({ maxQueued: 10 }));
     const a = submit(scheduler, 'a');
     submit(scheduler, 'b');
     const c = submit(scheduler, 'c');
@@ -118,5 +132,65 @@ describe('Scheduler (with a scripted engine double)', () => {
     for (const call of engine.calls) call.release();
     await drained;
     expect(a.outcome?.finish).toBe('stop');
+  });
+});
+
+describe('queue policies (with a scripted engine double)', () => {
+  /** The flooder's first two run; four more of its requests wait, then one from a quiet client. */
+  function flood(policy: SchedulerOptions['policy']): string[] {
+    const scheduler = new Scheduler(new ScriptedEngine(), options({ policy }));
+    const positions = new Map<string, number>();
+    const submitAs = (clientKey: string, id: string) => {
+      const generation = scheduler.submit({
+        id,
+        sessionId: `s_${id}`,
+        clientKey,
+        messages: [],
+        params: { maxTokens: 8 },
+      });
+      generation.subscribe((event) => {
+        if (event.kind === 'queued') positions.set(id, event.position);
+      });
+      scheduler.pump();
+    };
+    for (const id of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6']) submitAs('flooder', id);
+    submitAs('quiet', 'b1');
+    const waiting = [...positions].filter(([, position]) => position > 0);
+    return waiting.sort((x, y) => x[1] - y[1]).map(([id]) => id);
+  }
+
+  it('round-robin serves a quiet client before the rest of a flood', () => {
+    expect(flood(roundRobin)).toEqual(['b1', 'a3', 'a4', 'a5', 'a6']);
+  });
+
+  it('fifo serves in arrival order (the baseline)', () => {
+    expect(flood(firstComeFirstServed)).toEqual(['a3', 'a4', 'a5', 'a6', 'b1']);
+  });
+
+  it('refuses a client past maxQueuedPerClient while others can still queue', () => {
+    const scheduler = new Scheduler(new ScriptedEngine(), options({ maxQueuedPerClient: 2 }));
+    const submitAs = (clientKey: string, id: string) =>
+      scheduler.submit({ id, sessionId: `s_${id}`, clientKey, messages: [], params: { maxTokens: 8 } });
+    for (const id of ['a1', 'a2', 'a3', 'a4']) {
+      submitAs('a', id);
+      scheduler.pump();
+    }
+    expect(() => submitAs('a', 'a5')).toThrow(/2 generations waiting/);
+    expect(() => submitAs('b', 'b1')).not.toThrow();
+  });
+});
+
+describe('SlotTable', () => {
+  it('gives a session its own sequence back, then an empty one, then the least recently used', () => {
+    const slots = new SlotTable(2);
+    const a = slots.acquire('A') as number;
+    const b = slots.acquire('B') as number;
+    expect(slots.acquire('C')).toBeUndefined();
+    slots.release(a);
+    slots.release(b);
+    expect(slots.acquire('B')).toBe(b);
+    slots.release(b);
+    // C evicts A (used longer ago than B).
+    expect(slots.acquire('C')).toBe(a);
   });
 });

@@ -5,7 +5,7 @@ import type { Connection } from '../Connection.js';
 import type { GatewayContext } from '../GatewayContext.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
-export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend, ownerKey: string): void {
+export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend, clientKey: string): void {
   const { config } = ctx;
   const session = connection.sessions.has(frame.sessionId) ? ctx.sessions.get(frame.sessionId) : undefined;
   if (session === undefined) {
@@ -32,7 +32,7 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     const generation = ctx.scheduler.submit({
       id: `g_${nanoid(16)}`,
       sessionId: session.id,
-      ownerKey,
+      clientKey,
       messages: session.promptWith(frame.content),
       params: { ...frame.params, maxTokens },
     });
@@ -40,7 +40,6 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     generation.subscribe((event) => {
       if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
     });
-    connection.owned.add(generation.id);
     connection.follow(generation, frame.id);
     ctx.scheduler.pump();
   } catch (error) {
