@@ -75,7 +75,11 @@ export class LlamaEngine implements Engine {
     if (sequence === undefined) throw new RangeError(`No sequence ${request.slot}`);
     const chatWrapper = this.wrapperFor(request);
     const { history, promptTokens } = this.fitToContext(chatWrapper, request);
-    const cachedPromptTokens = commonPrefixLength(sequence.contextTokens, promptTokens);
+    // The last prompt token is always evaluated again, to get the logits of the first new one.
+    const cachedPromptTokens = Math.min(
+      commonPrefixLength(sequence.contextTokens, promptTokens),
+      promptTokens.length - 1,
+    );
     const counts = { promptTokens: promptTokens.length, cachedPromptTokens };
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper });
     // Tokens of a chunk without text yet (a split character) are counted with the next one.

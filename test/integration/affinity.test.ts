@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { chat, openSession } from '../helpers/conversation.js';
+import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
+
+describe('KV affinity', () => {
+  it("evaluates only a session's new tokens on its next turn", async () => {
+    const harness = await startTestServer({ maxConcurrent: 2 });
+    const client = await TestClient.connect(harness.wsUrl);
+    const { sessionId } = await openSession(client, 'You tell stories.');
+    const first = await chat(client, sessionId, 'Tell me about a cat.', { maxTokens: 60, temperature: 0 });
+    expect(first.done.usage.cachedPromptTokens).toBeLessThanOrEqual(1);
+    const second = await chat(client, sessionId, 'And then?', { maxTokens: 10, temperature: 0 });
+
+    const { promptTokens, cachedPromptTokens } = second.done.usage;
+    // Everything up to the end of the first answer was already in the session's sequence.
+    expect(cachedPromptTokens).toBeGreaterThanOrEqual(first.done.usage.promptTokens);
+    expect(promptTokens - cachedPromptTokens).toBeLessThan(30);
+    await client.close();
+    await harness.stop();
+  });
+
+  it('re-evaluates an evicted session from its stored history without losing any of it', async () => {
+    const harness = await startTestServer({ maxConcurrent: 1 });
+    const client = await TestClient.connect(harness.wsUrl);
+    const a = await openSession(client, 'You tell stories.');
+    const b = await openSession(client);
+    const firstA = await chat(client, a.sessionId, 'Tell me about a cat.', { maxTokens: 40, temperature: 0 });
+    // B takes the only sequence, evicting A's cache.
+    await chat(client, b.sessionId, 'A dog ran away.', { maxTokens: 40, temperature: 0 });
+    const secondA = await chat(client, a.sessionId, 'And then?', { maxTokens: 10, temperature: 0 });
+
+    expect(secondA.done.usage.cachedPromptTokens).toBeLessThan(firstA.done.usage.promptTokens);
+    expect(secondA.done.usage.promptTokens).toBeGreaterThan(
+      firstA.done.usage.promptTokens + firstA.done.usage.completionTokens,
+    );
+    client.send({ type: 'session.open', id: 'again', sessionId: a.sessionId, resumeToken: a.resumeToken });
+    const reopened = await client.next('session.opened', (f) => f.id === 'again');
+    expect(reopened.history).toEqual([
+      { role: 'system', content: 'You tell stories.' },
+      { role: 'user', content: 'Tell me about a cat.' },
+      { role: 'assistant', content: firstA.text },
+      { role: 'user', content: 'And then?' },
+      { role: 'assistant', content: secondA.text },
+    ]);
+    await client.close();
+    await harness.stop();
+  });
+});

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Token } from '../../protocol/index.js';
+import { chat, collect, openSession, startChat } from '../helpers/conversation.js';
+import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
+
+const PARAMS = { maxTokens: 400, temperature: 0, seed: 42 } as const;
+
+describe('resume after a dropped connection', () => {
+  let harness: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    harness = await startTestServer({ resumeGraceMs: 15_000 });
+  });
+  afterAll(() => harness.stop());
+
+  it('replays exactly the missed frames, then streams live: the text equals an uninterrupted run', async () => {
+    const reference = await TestClient.connect(harness.wsUrl);
+    const { sessionId: refSession } = await openSession(reference);
+    const uninterrupted = await chat(reference, refSession, 'Once upon a time', PARAMS);
+    await reference.close();
+
+    const first = await TestClient.connect(harness.wsUrl);
+    const opened = await openSession(first);
+    const genId = await startChat(first, opened.sessionId, 'Once upon a time', PARAMS);
+    await first.next('token', (f) => f.genId === genId && f.seq >= 5);
+    first.socket.terminate();
+    await first.closed;
+    const received = first.frames.filter((f): f is Token => f.type === 'token' && f.genId === genId);
+    const afterSeq = received.at(-1)?.seq ?? 0;
+
+    const second = await TestClient.connect(harness.wsUrl);
+    second.send({ type: 'session.open', id: 'back', sessionId: opened.sessionId, resumeToken: opened.resumeToken });
+    await second.next('session.opened', (f) => f.id === 'back');
+    second.send({ type: 'generation.resume', id: 'resume', genId, afterSeq });
+    const rest = await collect(second, genId);
+
+    const seqs = [...received, ...rest.tokens].map((t) => t.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(rest.tokens[0]?.seq).toBeGreaterThan(afterSeq);
+    const text = received.map((t) => t.text).join('') + rest.text;
+    expect(text).toBe(uninterrupted.text);
+    expect(rest.done.usage.completionTokens).toBe(uninterrupted.done.usage.completionTokens);
+    await second.close();
+  });
+
+  it('replays a whole generation from seq 0 after a reconnect, ending with its done frame', async () => {
+    const first = await TestClient.connect(harness.wsUrl);
+    const opened = await openSession(first);
+    const genId = await startChat(first, opened.sessionId, 'The cat', { maxTokens: 30, temperature: 0 });
+    first.socket.terminate();
+
+    const second = await TestClient.connect(harness.wsUrl);
+    second.send({ type: 'session.open', id: 'back', sessionId: opened.sessionId, resumeToken: opened.resumeToken });
+    await second.next('session.opened', (f) => f.id === 'back');
+    second.send({ type: 'generation.resume', id: 'replay', genId, afterSeq: 0 });
+    const replay = await collect(second, genId);
+    expect(['stop', 'length']).toContain(replay.done.finish);
+    const seqs = replay.tokens.map((t) => t.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs.at(-1)).toBe(replay.done.usage.completionTokens);
+    await second.close();
+  });
+});
+
+describe('resume grace period', () => {
+  it('cancels an abandoned generation after the grace period, frees its sequence, and answers a late resume with not_found', async () => {
+    const harness = await startTestServer({ resumeGraceMs: 300, maxConcurrent: 1 });
+    const leaver = await TestClient.connect(harness.wsUrl);
+    const opened = await openSession(leaver);
+    const genId = await startChat(leaver, opened.sessionId, 'Once upon a time', { maxTokens: 4000, temperature: 0 });
+    await leaver.next('token', (f) => f.genId === genId);
+    leaver.socket.terminate();
+
+    const waiter = await TestClient.connect(harness.wsUrl);
+    const { sessionId } = await openSession(waiter);
+    const waiting = await startChat(waiter, sessionId, 'A tree', { maxTokens: 5 });
+    const started = await waiter.next('generation.started', (f) => f.genId === waiting, 5_000);
+    expect(started.genId).toBe(waiting);
+    await collect(waiter, waiting);
+
+    const late = await TestClient.connect(harness.wsUrl);
+    late.send({ type: 'session.open', id: 'back', sessionId: opened.sessionId, resumeToken: opened.resumeToken });
+    const reopened = await late.next('session.opened', (f) => f.id === 'back');
+    // The cancelled turn's partial answer is kept in the history.
+    expect(reopened.history.map((m) => m.role)).toEqual(['user', 'assistant']);
+    late.send({ type: 'generation.resume', id: 'too-late', genId, afterSeq: 0 });
+    expect(await late.next('error', (f) => f.id === 'too-late')).toMatchObject({ code: 'not_found', genId });
+    await Promise.all([waiter.close(), late.close()]);
+    await harness.stop();
+  });
+});
