@@ -15,6 +15,8 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import type { Channel } from '../../protocol/index.js';
+import { ContextLockYield } from './ContextLockYield.js';
+import { DeferredDelivery } from './DeferredDelivery.js';
 import {
   type ChatMessage,
   ContextOverflowError,
@@ -36,6 +38,8 @@ export type LlamaEngineOptions = {
 
 /** The Engine on node-llama-cpp: one model, one context, one sequence per concurrent generation. */
 export class LlamaEngine implements Engine {
+  private readonly deliveries = new DeferredDelivery();
+
   private constructor(
     readonly info: EngineInfo,
     private readonly llama: Llama,
@@ -43,6 +47,7 @@ export class LlamaEngine implements Engine {
     private readonly context: LlamaContext,
     private readonly sequences: readonly LlamaContextSequence[],
     private readonly chatWrapper: ChatWrapper,
+    private readonly lockYield: ContextLockYield,
   ) {}
 
   static async load(options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -67,7 +72,7 @@ export class LlamaEngine implements Engine {
       backend: llama.gpu === false ? 'cpu' : llama.gpu,
       threads: options.threads,
     };
-    return new LlamaEngine(info, llama, model, context, sequences, chatWrapper);
+    return new LlamaEngine(info, llama, model, context, sequences, chatWrapper, new ContextLockYield(context));
   }
 
   async generate(request: EngineRequest): Promise<EngineResult> {
@@ -80,6 +85,10 @@ export class LlamaEngine implements Engine {
       commonPrefixLength(sequence.contextTokens, promptTokens),
       promptTokens.length - 1,
     );
+    if (sequence.nextTokenIndex > cachedPromptTokens) {
+      const stale = { start: cachedPromptTokens, end: sequence.nextTokenIndex };
+      await this.lockYield.run(sequence, () => sequence.eraseContextTokenRanges([stale]));
+    }
     const counts = { promptTokens: promptTokens.length, cachedPromptTokens };
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper });
     // Tokens of a chunk without text yet (a split character) are counted with the next one.
@@ -92,8 +101,9 @@ export class LlamaEngine implements Engine {
         onResponseChunk: (chunk) => {
           uncountedTokens += chunk.tokens.length;
           if (chunk.text === '') return;
-          request.onChunk({ text: chunk.text, channel: channelOf(chunk), tokens: uncountedTokens });
+          const delivered = { text: chunk.text, channel: channelOf(chunk), tokens: uncountedTokens };
           uncountedTokens = 0;
+          this.deliveries.push(() => request.onChunk(delivered));
         },
       });
       return { stop: stopOf(response.metadata.stopReason), ...counts };
@@ -101,6 +111,7 @@ export class LlamaEngine implements Engine {
       if (request.signal.aborted) return { stop: 'aborted', ...counts };
       throw error;
     } finally {
+      this.deliveries.flush();
       chat.dispose({ disposeSequence: false });
     }
   }

@@ -13,8 +13,12 @@ export type SpawnedServer = {
 };
 
 /** Runs `npm start`'s command (server/main.ts) as a child process, for signal and exit tests. */
-export function spawnServer(args: string[] = [], env: Record<string, string> = {}): SpawnedServer {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--port', '0', ...args], {
+export function spawnServer(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): SpawnedServer {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts', '--port', '0', ...args], {
     env: { ...process.env, MODEL_PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

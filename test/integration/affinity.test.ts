@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chat, openSession } from '../helpers/conversation.js';
+import { chat, collect, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -43,6 +43,37 @@ describe('KV affinity', () => {
       { role: 'user', content: 'And then?' },
       { role: 'assistant', content: secondA.text },
     ]);
+    await client.close();
+    await harness.stop();
+  });
+});
+
+describe('reusing a sequence while others stream', () => {
+  it('starts a new conversation on a used sequence at once, without waiting for the running ones to end', async () => {
+    const harness = await startTestServer({ maxConcurrent: 3 });
+    const client = await TestClient.connect(harness.wsUrl);
+    const [a, b, c, d] = [
+      await openSession(client),
+      await openSession(client),
+      await openSession(client),
+      await openSession(client),
+    ];
+    // Fill all three sequences with some history.
+    await Promise.all([a, b, c].map((s) => chat(client, s.sessionId, 'A short story.', { maxTokens: 20 })));
+
+    const longA = startChat(client, a.sessionId, 'Once upon a time', { maxTokens: 1500, temperature: 0 });
+    const longB = startChat(client, b.sessionId, 'Once upon a time', { maxTokens: 1500, temperature: 0 });
+    const [genA, genB] = await Promise.all([longA, longB]);
+    await client.next('token', (f) => f.genId === genA && f.seq >= 10);
+    await client.next('token', (f) => f.genId === genB && f.seq >= 10);
+
+    // D is new: it gets C's sequence, whose cache must be erased while A and B keep decoding.
+    const quick = await chat(client, d.sessionId, 'The sun', { maxTokens: 5 });
+    expect(quick.done.timings.ttftMs).toBeLessThan(1000);
+    const [doneA, doneB] = await Promise.all([collect(client, genA), collect(client, genB)]);
+    // The long ones were still running when D finished, and were not disturbed.
+    expect(doneA.done.finish).toBe('length');
+    expect(doneB.done.finish).toBe('length');
     await client.close();
     await harness.stop();
   });
