@@ -105,6 +105,20 @@ export const Pong = z.object({
   id: RequestId,
 });
 
+export const RateLimitState = z.object({
+  name: z.enum(['requests', 'tokens', 'concurrent', 'sessions', 'connections']),
+  limit: z.number().int(),
+  remaining: z.number().int(),
+  /** Milliseconds until `remaining` is back at `limit` (0 for counts that free when something ends). */
+  resetMs: z.number().int(),
+});
+
+/** Sent after each generation: where the client stands against its key's limits. */
+export const RateLimits = z.object({
+  type: z.literal('rate_limits'),
+  limits: z.array(RateLimitState),
+});
+
 export const ServerNotice = z.object({
   type: z.literal('server.notice'),
   kind: z.literal('shutdown'),
@@ -121,6 +135,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
   CancelAck,
   ErrorFrame,
   Pong,
+  RateLimits,
   ServerNotice,
 ]);
 
@@ -137,4 +152,6 @@ export type CancelAck = z.infer<typeof CancelAck>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type Pong = z.infer<typeof Pong>;
 export type ServerNotice = z.infer<typeof ServerNotice>;
+export type RateLimitState = z.infer<typeof RateLimitState>;
+export type RateLimits = z.infer<typeof RateLimits>;
 export type ServerFrame = z.infer<typeof ServerFrame>;

@@ -1,10 +1,13 @@
 import { WS_PATH } from '../protocol/index.js';
+import { ApiKeys } from './auth/ApiKeys.js';
+import { TicketStore } from './auth/TicketStore.js';
 import type { Config } from './config.js';
 import type { Engine } from './engine/Engine.js';
 import { LlamaEngine } from './engine/LlamaEngine.js';
 import { locateModel } from './engine/locateModel.js';
 import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
+import { RateLimiter } from './limits/RateLimiter.js';
 import type { Logger } from './log.js';
 import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
@@ -29,9 +32,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let state: ServerState = 'loading';
   let engine: Engine | undefined;
   let scheduler: Scheduler | undefined;
-  const gateway = new Gateway();
+  const keys = ApiKeys.load(config.apiKeys, config.apiKeysFile);
+  const tickets = new TicketStore(config.ticketTtlMs);
+  const limiter = new RateLimiter({
+    connections: config.maxConnectionsPerKey,
+    sessions: config.maxSessionsPerKey,
+    concurrent: config.maxConcurrentPerKey,
+    requestsPerMinute: config.requestsPerMinute,
+    tokensPerMinute: config.tokensPerMinute,
+  });
+  const gateway = new Gateway({ keys, tickets, allowedOrigins: config.allowedOrigins }, limiter);
   const http = createHttpRoutes({
     staticDir: config.staticDir,
+    keys,
+    tickets,
     log,
     state: () => state,
     engineInfo: () => engine?.info,
@@ -40,7 +54,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     {
       wsPath: WS_PATH,
       hardMaxFrameBytes: config.maxFrameBytes * 4,
-      maxBackpressureBytes: config.maxBackpressureBytes,
+      // Twice ours: the gateway closes a slow client with 4429 before the socket layer would.
+      maxBackpressureBytes: config.maxBackpressureBytes * 2,
       idleTimeoutSec: config.idleTimeoutSec,
     },
     gateway,
@@ -48,6 +63,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   );
   const port = await transport.listen(config.host, config.port);
   log.info({ host: config.host, port }, 'listening');
+  if (!keys.enabled) {
+    log.warn(
+      { host: config.host },
+      'NO API KEYS CONFIGURED: the server is open to anyone who can reach it (loopback only). Set API_KEYS or API_KEYS_FILE.',
+    );
+  }
 
   const ready = (async () => {
     const modelPath = await locateModel(config);
@@ -66,8 +87,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
       policy: resolveQueuePolicy(config.queuePolicy),
     });
-    const sessions = new SessionStore({ maxSessions: config.maxSessions, ttlMs: config.sessionTtlMs });
-    gateway.setReady({ config, engineInfo: loaded.info, sessions, scheduler, log });
+    const sessions = new SessionStore({
+      maxSessions: config.maxSessions,
+      ttlMs: config.sessionTtlMs,
+      onForget: (session) => limiter.releaseSession(session.clientKey),
+    });
+    gateway.setReady({ config, engineInfo: loaded.info, sessions, scheduler, limiter, log });
     if (state === 'loading') state = 'ready';
     log.info({ model: loaded.info }, 'model loaded; ready');
   })();

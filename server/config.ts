@@ -89,6 +89,44 @@ export const ConfigSchema = z.object({
   shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
   /** Folder served at `/`. Defaults to `web-demo/public`. */
   staticDir: z.string().default(defaultStaticDir()),
+  /** API keys, comma-separated (named key-1, key-2, …). None (and no file) runs the server open. */
+  apiKeys: z.string().optional(),
+  /** A JSON file of keys: `[{"name": "bot-a", "key": "…"}]` or `{"name", "sha256"}` entries. */
+  apiKeysFile: z.string().optional(),
+  /**
+   * Browser origins allowed to open a WebSocket, comma-separated (`*` for any). The server's own
+   * origin is always allowed; clients that send no Origin (bots) are not affected. Defaults to none.
+   */
+  allowedOrigins: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin !== ''),
+    ),
+  /** How long a browser ticket from POST /v1/tickets stays valid. Defaults to `30000`. */
+  ticketTtlMs: z.coerce.number().int().min(1000).default(30_000),
+  /** Open connections per key. Defaults to `1000`. */
+  maxConnectionsPerKey: z.coerce.number().int().min(1).default(1000),
+  /** Sessions kept per key. Defaults to `10000`. */
+  maxSessionsPerKey: z.coerce.number().int().min(1).default(10_000),
+  /** Generations queued or running at once per key. Defaults to `64`. */
+  maxConcurrentPerKey: z.coerce.number().int().min(1).default(64),
+  /** chat.send requests per minute per key. Defaults to `600`. */
+  requestsPerMinute: z.coerce.number().int().min(1).default(600),
+  /** Prompt + completion tokens per minute per key. Defaults to `1000000`. */
+  tokensPerMinute: z.coerce.number().int().min(1).default(1_000_000),
+  /**
+   * Above this many bytes waiting for a client, its token frames are coalesced (nothing is
+   * dropped; `seq` stays exact). Defaults to `65536`.
+   */
+  coalesceAboveBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   /** pino log level. Defaults to `info`. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -109,11 +147,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
+  if (runsOpen(parsed.data) && !isLoopback(parsed.data.host)) {
+    throw new ConfigError(
+      `Refusing to listen on ${parsed.data.host} without API keys: anyone could use the model. ` +
+        'Set API_KEYS or API_KEYS_FILE, or listen on 127.0.0.1.',
+    );
+  }
   return parsed.data;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** True when no API keys are configured: everyone on the loopback interface may connect. */
+export function runsOpen(config: Pick<Config, 'apiKeys' | 'apiKeysFile'>): boolean {
+  return (config.apiKeys ?? '').trim() === '' && config.apiKeysFile === undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function parseFlags(argv: readonly string[]): Record<string, string> {

@@ -1,14 +1,24 @@
 import {
   type CloseCode,
+  CloseCodes,
   type ErrorCode,
   encodeServerFrame,
   RETRYABLE,
   type ServerFrame,
 } from '../../protocol/index.js';
+import type { Identity } from '../auth/Identity.js';
 import type { Generation, GenerationEvent } from '../scheduler/Generation.js';
 import type { SocketHandle } from '../transport/Transport.js';
+import { TokenOutbox } from './TokenOutbox.js';
 
 export type ErrorDetails = { id?: string; genId?: string; retryAfterMs?: number };
+
+export type OutputLimits = {
+  /** Above this many bytes waiting, token frames are coalesced. */
+  coalesceAboveBytes: number;
+  /** Above this many bytes waiting (sent and held), the client is closed as too slow. */
+  maxBufferedBytes: number;
+};
 
 /** One client connection: its socket, the sessions it opened and the generations it follows. */
 export class Connection {
@@ -16,15 +26,35 @@ export class Connection {
   readonly sessions = new Set<string>();
   private readonly following = new Map<string, () => void>();
   private readonly pendingAcks = new Map<string, string[]>();
+  private readonly outbox = new TokenOutbox();
   private badFrameTimes: number[] = [];
+  /** Set when it was closed for reading too slowly: its generations are cancelled, not kept. */
+  tooSlow = false;
 
   constructor(
     readonly id: string,
-    readonly socket: SocketHandle,
+    readonly socket: SocketHandle<Identity>,
+    readonly identity: Identity,
+    private readonly limits: OutputLimits,
   ) {}
 
   send(frame: ServerFrame): void {
-    this.socket.send(encodeServerFrame(frame));
+    if (
+      frame.type === 'token' &&
+      (!this.outbox.isEmpty || this.socket.bufferedBytes() > this.limits.coalesceAboveBytes)
+    ) {
+      this.outbox.add(frame);
+    } else {
+      // Held tokens go first, so that no frame overtakes the tokens before it.
+      if (!this.outbox.isEmpty) this.flush();
+      this.socket.send(encodeServerFrame(frame));
+    }
+    this.enforceBufferLimit();
+  }
+
+  /** Sends the held token frames (when the socket drains, or before any other frame). */
+  flush(): void {
+    for (const token of this.outbox.take()) this.socket.send(encodeServerFrame(token));
   }
 
   sendError(code: ErrorCode, message: string, details: ErrorDetails = {}): void {
@@ -33,6 +63,13 @@ export class Connection {
 
   close({ code, reason }: CloseCode): void {
     this.socket.close(code, reason);
+  }
+
+  private enforceBufferLimit(): void {
+    if (this.tooSlow || this.socket.bufferedBytes() + this.outbox.bytes <= this.limits.maxBufferedBytes) return;
+    this.tooSlow = true;
+    this.outbox.take();
+    this.close(CloseCodes.SlowConsumer);
   }
 
   /** Counts a bad frame; true when the client has sent too many within the window. */

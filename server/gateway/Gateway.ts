@@ -3,9 +3,16 @@ import {
   type ClientFrame,
   CloseCodes,
   decodeClientFrame,
+  type ErrorCode,
   PROTOCOL_VERSION,
+  RETRYABLE,
   SUPPORTED_SUBPROTOCOLS,
 } from '../../protocol/index.js';
+import type { ApiKeys } from '../auth/ApiKeys.js';
+import { authenticateUpgrade } from '../auth/authenticateUpgrade.js';
+import type { Identity } from '../auth/Identity.js';
+import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
+import type { RateLimiter } from '../limits/RateLimiter.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
 import type { SocketHandle, SocketHandlers, UpgradeDecision, UpgradeRequest } from '../transport/Transport.js';
 import { Connection } from './Connection.js';
@@ -15,17 +22,21 @@ import { openSession } from './handlers/openSession.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
 import { sendChat } from './handlers/sendChat.js';
 
-/** Until API keys exist, sessions belong to everyone who holds their resume token. */
-const ANONYMOUS_OWNER = 'anonymous';
+export type GatewayAuth = { keys: ApiKeys; tickets: TicketStore; allowedOrigins: readonly string[] };
 
 /**
  * Everything a connection does between the socket and the scheduler: handshake, decoding,
  * dispatch and clean-up. Transports call it through SocketHandlers.
  */
-export class Gateway implements SocketHandlers {
-  private readonly connections = new Map<SocketHandle, Connection>();
+export class Gateway implements SocketHandlers<Identity> {
+  private readonly connections = new Map<SocketHandle<Identity>, Connection>();
   private ctx: GatewayContext | undefined;
   private shuttingDown = false;
+
+  constructor(
+    private readonly auth: GatewayAuth,
+    private readonly limiter: RateLimiter,
+  ) {}
 
   get connectionCount(): number {
     return this.connections.size;
@@ -36,27 +47,37 @@ export class Gateway implements SocketHandlers {
     this.ctx = ctx;
   }
 
-  upgrade(request: UpgradeRequest): UpgradeDecision {
+  upgrade(request: UpgradeRequest): UpgradeDecision<Identity> {
     if (this.shuttingDown) return refuse(503, 'shutting_down', 'The server is shutting down');
     if (this.ctx === undefined) return refuse(503, 'not_ready', 'The model is still loading; retry shortly');
     const protocol = request.offeredProtocols.find((offered) => SUPPORTED_SUBPROTOCOLS.includes(offered));
     if (protocol === undefined) {
-      const offered = request.offeredProtocols.join(', ') || 'none';
-      const message = `Offer the WebSocket subprotocol "${PROTOCOL_VERSION}" (offered: ${offered})`;
+      // Never echo a ticket: it is a secret.
+      const offered = request.offeredProtocols.filter((entry) => !entry.startsWith(TICKET_PREFIX)).join(', ') || 'none';
+      const message = `Offer the WebSocket subprotocol "${PROTOCOL_VERSION}" (offered: ${offered.slice(0, 200)})`;
       return refuse(426, 'unsupported_version', message);
     }
-    return { accept: true, protocol };
+    const auth = authenticateUpgrade(request, this.auth.keys, this.auth.tickets, this.auth.allowedOrigins);
+    if (!auth.ok) return refuse(auth.status, auth.code, auth.message);
+    const refusal = this.limiter.admitConnection(auth.identity.clientKey);
+    if (refusal !== undefined) return refuse(429, 'rate_limited', refusal.message, refusal.retryAfterMs);
+    return { accept: true, protocol, attachment: auth.identity };
   }
 
-  open(socket: SocketHandle): void {
+  open(socket: SocketHandle<Identity>): void {
     const ctx = this.ctx;
     if (ctx === undefined) {
+      this.limiter.releaseConnection(socket.attachment.clientKey);
       socket.close(CloseCodes.InternalError.code, 'Not ready');
       return;
     }
-    const connection = new Connection(`c_${nanoid(12)}`, socket);
+    const connection = new Connection(`c_${nanoid(12)}`, socket, socket.attachment, {
+      coalesceAboveBytes: ctx.config.coalesceAboveBytes,
+      maxBufferedBytes: ctx.config.maxBackpressureBytes,
+    });
     this.connections.set(socket, connection);
-    ctx.log.info({ connectionId: connection.id, remoteAddress: socket.remoteAddress }, 'connection open');
+    const { keyName } = connection.identity;
+    ctx.log.info({ connectionId: connection.id, keyName, remoteAddress: socket.remoteAddress }, 'connection open');
     connection.send({
       type: 'welcome',
       protocol: PROTOCOL_VERSION,
@@ -77,7 +98,7 @@ export class Gateway implements SocketHandlers {
     });
   }
 
-  message(socket: SocketHandle, text: string | null, bytes: number): void {
+  message(socket: SocketHandle<Identity>, text: string | null, bytes: number): void {
     const connection = this.connections.get(socket);
     const ctx = this.ctx;
     if (connection === undefined || ctx === undefined) return;
@@ -102,16 +123,22 @@ export class Gateway implements SocketHandlers {
     }
   }
 
-  drain(_socket: SocketHandle): void {}
+  drain(socket: SocketHandle<Identity>): void {
+    this.connections.get(socket)?.flush();
+  }
 
-  close(socket: SocketHandle, code: number, _reason: string): void {
+  close(socket: SocketHandle<Identity>, code: number, _reason: string): void {
     const connection = this.connections.get(socket);
     if (connection === undefined) return;
     this.connections.delete(socket);
+    this.limiter.releaseConnection(connection.identity.clientKey);
     const ctx = this.ctx;
     if (ctx === undefined) return;
     const orphans = connection.detach();
-    for (const genId of orphans) this.orphan(ctx, genId);
+    for (const genId of orphans) {
+      if (connection.tooSlow) ctx.scheduler.cancel(genId);
+      else this.orphan(ctx, genId);
+    }
     ctx.log.info({ connectionId: connection.id, code, orphans: orphans.length }, 'connection closed');
   }
 
@@ -147,10 +174,10 @@ export class Gateway implements SocketHandlers {
   private dispatch(ctx: GatewayContext, connection: Connection, frame: ClientFrame): void {
     switch (frame.type) {
       case 'session.open':
-        openSession(ctx, connection, frame, ANONYMOUS_OWNER);
+        openSession(ctx, connection, frame);
         break;
       case 'chat.send':
-        sendChat(ctx, connection, frame, connection.id);
+        sendChat(ctx, connection, frame);
         break;
       case 'generation.cancel':
         cancelGeneration(ctx, connection, frame);
@@ -181,6 +208,7 @@ export class Gateway implements SocketHandlers {
   }
 }
 
-function refuse(status: number, code: string, message: string): UpgradeDecision {
-  return { accept: false, status, body: { error: { code, message } } };
+function refuse(status: number, code: ErrorCode, message: string, retryAfterMs?: number): UpgradeDecision<Identity> {
+  const error = { code, message, retryable: RETRYABLE[code], ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+  return { accept: false, status, body: { error } };
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { EngineInfo } from '../engine/Engine.js';
+import type { RateLimiter } from '../limits/RateLimiter.js';
 import type { Logger } from '../log.js';
 import type { Scheduler } from '../scheduler/Scheduler.js';
 import type { SessionStore } from '../sessions/SessionStore.js';
@@ -10,5 +11,6 @@ export type GatewayContext = {
   engineInfo: EngineInfo;
   sessions: SessionStore;
   scheduler: Scheduler;
+  limiter: RateLimiter;
   log: Logger;
 };

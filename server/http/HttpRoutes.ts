@@ -1,4 +1,6 @@
 import { PROTOCOL_VERSION, WS_PATH } from '../../protocol/index.js';
+import { type ApiKeys, bearerToken } from '../auth/ApiKeys.js';
+import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
 import type { EngineInfo } from '../engine/Engine.js';
 import type { Logger } from '../log.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
@@ -9,6 +11,8 @@ export type ServerState = 'loading' | 'ready' | 'shutting_down' | 'failed';
 
 export type HttpRoutesOptions = {
   staticDir: string;
+  keys: ApiKeys;
+  tickets: TicketStore;
   log: Logger;
   state: () => ServerState;
   engineInfo: () => EngineInfo | undefined;
@@ -26,6 +30,10 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
 
 async function route(options: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): Promise<void> {
   const { method, path } = request;
+  if (path === '/v1/tickets') {
+    issueTicket(options, request, response);
+    return;
+  }
   if (method !== 'GET' && method !== 'HEAD') {
     sendJson(
       response,
@@ -51,4 +59,30 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     return;
   }
   await serveStatic(options.staticDir, path, response);
+}
+
+/** POST /v1/tickets: a single-use ticket for a browser, in exchange for an API key it never sees. */
+function issueTicket({ keys, tickets }: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): void {
+  if (request.method !== 'POST') {
+    sendJson(response, 405, { error: { code: 'bad_frame', message: 'Use POST' } }, { allow: 'POST' });
+    return;
+  }
+  if (!keys.enabled) {
+    const message = 'This server runs without API keys: connect to the WebSocket directly';
+    sendJson(response, 404, { error: { code: 'not_found', message } });
+    return;
+  }
+  const keyName = keys.verify(bearerToken(request.headers.authorization) ?? '');
+  if (keyName === undefined) {
+    const message = 'Send Authorization: Bearer <API key>';
+    sendJson(response, 401, { error: { code: 'unauthorized', message } }, { 'www-authenticate': 'Bearer' });
+    return;
+  }
+  const { ticket, expiresInMs } = tickets.issue(keyName);
+  sendJson(
+    response,
+    200,
+    { ticket, expiresInMs, subprotocol: `${TICKET_PREFIX}${ticket}` },
+    { 'cache-control': 'no-store' },
+  );
 }

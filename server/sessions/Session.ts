@@ -9,6 +9,8 @@ export class Session {
   constructor(
     readonly id: string,
     readonly ownerKey: string,
+    /** Whose session budget it counts against. */
+    readonly clientKey: string,
     readonly resumeTokenHash: Buffer,
     system: string | undefined,
   ) {

@@ -3,7 +3,12 @@ import { LRUCache } from 'lru-cache';
 import { nanoid } from 'nanoid';
 import { Session } from './Session.js';
 
-export type SessionStoreOptions = { maxSessions: number; ttlMs: number };
+export type SessionStoreOptions = {
+  maxSessions: number;
+  ttlMs: number;
+  /** Called when a session is forgotten (expired or evicted). */
+  onForget?: (session: Session) => void;
+};
 
 /**
  * All sessions, bounded in count and forgotten after `ttlMs` unused. Resume tokens are kept
@@ -13,16 +18,21 @@ export class SessionStore {
   private readonly sessions: LRUCache<string, Session>;
 
   constructor(options: SessionStoreOptions) {
-    this.sessions = new LRUCache({ max: options.maxSessions, ttl: options.ttlMs, updateAgeOnGet: true });
+    this.sessions = new LRUCache({
+      max: options.maxSessions,
+      ttl: options.ttlMs,
+      updateAgeOnGet: true,
+      dispose: (session) => options.onForget?.(session),
+    });
   }
 
   get size(): number {
     return this.sessions.size;
   }
 
-  create(ownerKey: string, system: string | undefined): { session: Session; resumeToken: string } {
+  create(ownerKey: string, clientKey: string, system: string | undefined): { session: Session; resumeToken: string } {
     const resumeToken = nanoid(32);
-    const session = new Session(`s_${nanoid(16)}`, ownerKey, hashToken(resumeToken), system);
+    const session = new Session(`s_${nanoid(16)}`, ownerKey, clientKey, hashToken(resumeToken), system);
     this.sessions.set(session.id, session);
     return { session, resumeToken };
   }

@@ -5,8 +5,10 @@
 
 export type SendStatus = 'sent' | 'buffered' | 'dropped' | 'closed';
 
-export interface SocketHandle {
+/** A connected socket; `attachment` is what the upgrade decision attached to it. */
+export interface SocketHandle<A = unknown> {
   readonly remoteAddress: string;
+  readonly attachment: A;
   /** Queues one text frame; 'buffered' means it waits behind backpressure. */
   send(text: string): SendStatus;
   /** Bytes waiting to be written to the client. */
@@ -23,15 +25,17 @@ export type UpgradeRequest = {
   remoteAddress: string;
 };
 
-export type UpgradeDecision = { accept: true; protocol: string } | { accept: false; status: number; body: unknown };
+export type UpgradeDecision<A> =
+  | { accept: true; protocol: string; attachment: A }
+  | { accept: false; status: number; body: unknown };
 
-export interface SocketHandlers {
-  upgrade(request: UpgradeRequest): UpgradeDecision;
-  open(socket: SocketHandle): void;
+export interface SocketHandlers<A> {
+  upgrade(request: UpgradeRequest): UpgradeDecision<A>;
+  open(socket: SocketHandle<A>): void;
   /** `text` is null for a binary frame; `bytes` is the frame's payload size. */
-  message(socket: SocketHandle, text: string | null, bytes: number): void;
-  drain(socket: SocketHandle): void;
-  close(socket: SocketHandle, code: number, reason: string): void;
+  message(socket: SocketHandle<A>, text: string | null, bytes: number): void;
+  drain(socket: SocketHandle<A>): void;
+  close(socket: SocketHandle<A>, code: number, reason: string): void;
 }
 
 export type HttpRequest = {

@@ -13,15 +13,15 @@ import {
   type TransportOptions,
 } from './Transport.js';
 
-type UserData = { handle?: UwsSocket; remoteAddress: string };
+type UserData<A> = { handle?: UwsSocket<A>; remoteAddress: string; attachment: A };
 
 /** The default transport: uWebSockets.js for both WebSocket and HTTP. */
-export class UwsTransport implements Transport {
+export class UwsTransport<A> implements Transport {
   private readonly app = uWS.App();
   private listenSocket: uWS.us_listen_socket | undefined;
 
-  constructor(options: TransportOptions, sockets: SocketHandlers, http: HttpHandler) {
-    this.app.ws<UserData>(options.wsPath, {
+  constructor(options: TransportOptions, sockets: SocketHandlers<A>, http: HttpHandler) {
+    this.app.ws<UserData<A>>(options.wsPath, {
       compression: uWS.DISABLED,
       maxPayloadLength: options.hardMaxFrameBytes,
       maxBackpressure: options.maxBackpressureBytes,
@@ -50,8 +50,8 @@ export class UwsTransport implements Transport {
           });
           return;
         }
-        res.upgrade<UserData>(
-          { remoteAddress },
+        res.upgrade<UserData<A>>(
+          { remoteAddress, attachment: decision.attachment },
           headers['sec-websocket-key'] ?? '',
           decision.protocol,
           headers['sec-websocket-extensions'] ?? '',
@@ -59,7 +59,7 @@ export class UwsTransport implements Transport {
         );
       },
       open: (ws) => {
-        const handle = new UwsSocket(ws);
+        const handle = new UwsSocket<A>(ws);
         ws.getUserData().handle = handle;
         sockets.open(handle);
       },
@@ -117,12 +117,14 @@ export class UwsTransport implements Transport {
 
 const SEND_STATUS: readonly SendStatus[] = ['buffered', 'sent', 'dropped'];
 
-class UwsSocket implements SocketHandle {
+class UwsSocket<A> implements SocketHandle<A> {
   private isClosed = false;
   readonly remoteAddress: string;
+  readonly attachment: A;
 
-  constructor(private readonly ws: WebSocket<UserData>) {
+  constructor(private readonly ws: WebSocket<UserData<A>>) {
     this.remoteAddress = ws.getUserData().remoteAddress;
+    this.attachment = ws.getUserData().attachment;
   }
 
   get closed(): boolean {

@@ -3,8 +3,9 @@ import type { Connection } from '../Connection.js';
 import type { GatewayContext } from '../GatewayContext.js';
 
 /** session.open: creates a session, or reattaches one by id and resume token. */
-export function openSession(ctx: GatewayContext, connection: Connection, frame: SessionOpen, ownerKey: string): void {
+export function openSession(ctx: GatewayContext, connection: Connection, frame: SessionOpen): void {
   const { config } = ctx;
+  const { ownerKey, clientKey } = connection.identity;
   if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {
     connection.sendError('forbidden', `A connection may hold at most ${config.maxSessionsPerConnection} sessions`, {
       id: frame.id,
@@ -35,7 +36,12 @@ export function openSession(ctx: GatewayContext, connection: Connection, frame: 
     });
     return;
   }
-  const { session, resumeToken } = ctx.sessions.create(ownerKey, frame.system);
+  const refusal = ctx.limiter.admitSession(clientKey);
+  if (refusal !== undefined) {
+    connection.sendError('rate_limited', refusal.message, { id: frame.id, retryAfterMs: refusal.retryAfterMs });
+    return;
+  }
+  const { session, resumeToken } = ctx.sessions.create(ownerKey, clientKey, frame.system);
   connection.sessions.add(session.id);
   connection.send({
     type: 'session.opened',

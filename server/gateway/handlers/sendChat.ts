@@ -1,12 +1,14 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend } from '../../../protocol/index.js';
+import type { ChatMessage } from '../../engine/Engine.js';
 import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import type { Connection } from '../Connection.js';
 import type { GatewayContext } from '../GatewayContext.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
-export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend, clientKey: string): void {
+export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend): void {
   const { config } = ctx;
+  const { clientKey } = connection.identity;
   const session = connection.sessions.has(frame.sessionId) ? ctx.sessions.get(frame.sessionId) : undefined;
   if (session === undefined) {
     connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
@@ -28,12 +30,19 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     connection.sendError('bad_frame', `params.maxTokens may be at most ${config.maxTokens}`, { id: frame.id });
     return;
   }
+  const messages = session.promptWith(frame.content);
+  const reservedTokens = estimateTokens(messages) + maxTokens;
+  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
+  if (refusal !== undefined) {
+    connection.sendError('rate_limited', refusal.message, { id: frame.id, retryAfterMs: refusal.retryAfterMs });
+    return;
+  }
   try {
     const generation = ctx.scheduler.submit({
       id: `g_${nanoid(16)}`,
       sessionId: session.id,
       clientKey,
-      messages: session.promptWith(frame.content),
+      messages,
       params: { ...frame.params, maxTokens },
     });
     session.activeGenId = generation.id;
@@ -41,11 +50,23 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
       if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
     });
     connection.follow(generation, frame.id);
+    generation.subscribe((event) => {
+      if (event.kind !== 'done') return;
+      const { promptTokens, completionTokens } = event.outcome.usage;
+      ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+      connection.send({ type: 'rate_limits', limits: ctx.limiter.snapshot(clientKey) });
+    });
     ctx.scheduler.pump();
   } catch (error) {
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
     if (!(error instanceof SchedulerRefusal)) throw error;
     const details =
       error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
     connection.sendError(error.code, error.message, details);
   }
+}
+
+/** A generous guess before tokenizing: about three characters a token. */
+function estimateTokens(messages: readonly ChatMessage[]): number {
+  return Math.ceil(messages.reduce((sum, message) => sum + message.content.length, 0) / 3);
 }

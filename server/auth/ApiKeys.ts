@@ -1,0 +1,59 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** A key as configured: its secret (or only the secret's SHA-256), and a name safe to log. */
+const KeyEntry = z.union([
+  z.object({ name: z.string().min(1).max(64), key: z.string().min(16) }),
+  z.object({ name: z.string().min(1).max(64), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+]);
+const KeyFile = z.array(KeyEntry);
+
+type StoredKey = { name: string; hash: Buffer };
+
+/**
+ * The API keys the server accepts. Only SHA-256 hashes are kept; a presented key is hashed and
+ * compared with every stored hash in constant time.
+ */
+export class ApiKeys {
+  private constructor(private readonly keys: readonly StoredKey[]) {}
+
+  /** From `API_KEYS` (comma-separated secrets, named key-1, key-2, …) and/or a JSON key file. */
+  static load(inline: string | undefined, file: string | undefined): ApiKeys {
+    const keys: StoredKey[] = [];
+    const secrets = (inline ?? '')
+      .split(',')
+      .map((secret) => secret.trim())
+      .filter((secret) => secret !== '');
+    for (const [index, secret] of secrets.entries()) keys.push({ name: `key-${index + 1}`, hash: sha256(secret) });
+    if (file !== undefined) {
+      const entries = KeyFile.parse(JSON.parse(readFileSync(file, 'utf8')));
+      for (const entry of entries) {
+        keys.push({ name: entry.name, hash: 'key' in entry ? sha256(entry.key) : Buffer.from(entry.sha256, 'hex') });
+      }
+    }
+    return new ApiKeys(keys);
+  }
+
+  get enabled(): boolean {
+    return this.keys.length > 0;
+  }
+
+  /** The name of the key, or undefined when it is not one of ours. */
+  verify(presented: string): string | undefined {
+    const hash = sha256(presented);
+    let match: string | undefined;
+    for (const key of this.keys) if (timingSafeEqual(key.hash, hash)) match ??= key.name;
+    return match;
+  }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if that is what it is. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}

@@ -1,0 +1,43 @@
+import type { Token } from '../../protocol/index.js';
+
+/**
+ * Token frames held back from a client that reads slowly. A generation's consecutive tokens on
+ * one channel merge into one frame (its `seq` is the last one's), so a slow reader gets fewer,
+ * larger frames: nothing is dropped and every generation's order is kept.
+ */
+export class TokenOutbox {
+  private runs: Token[] = [];
+  private readonly lastRun = new Map<string, Token>();
+  private textBytes = 0;
+
+  get isEmpty(): boolean {
+    return this.runs.length === 0;
+  }
+
+  /** Roughly what the held frames will take on the wire. */
+  get bytes(): number {
+    return this.textBytes + this.runs.length * 80;
+  }
+
+  add(token: Token): void {
+    this.textBytes += Buffer.byteLength(token.text);
+    const last = this.lastRun.get(token.genId);
+    if (last !== undefined && last.channel === token.channel) {
+      last.text += token.text;
+      last.seq = token.seq;
+      return;
+    }
+    const run = { ...token };
+    this.runs.push(run);
+    this.lastRun.set(token.genId, run);
+  }
+
+  /** Everything held, in order; the outbox is empty afterwards. */
+  take(): Token[] {
+    const runs = this.runs;
+    this.runs = [];
+    this.lastRun.clear();
+    this.textBytes = 0;
+    return runs;
+  }
+}

@@ -1,0 +1,136 @@
+import { LRUCache } from 'lru-cache';
+import type { RateLimitState } from '../../protocol/index.js';
+import { TokenBucket } from './TokenBucket.js';
+
+export type RateLimits = {
+  connections: number;
+  sessions: number;
+  concurrent: number;
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+};
+
+export type Refusal = { dimension: RateLimitState['name']; message: string; retryAfterMs: number };
+
+type ClientUsage = {
+  connections: number;
+  sessions: number;
+  concurrent: number;
+  requests: TokenBucket;
+  tokens: TokenBucket;
+};
+
+/** Retry hint for limits that free up when something ends rather than with time. */
+const RETRY_WHEN_FREED_MS = 1000;
+const CLIENTS_REMEMBERED = 100_000;
+
+/**
+ * Per-client budgets: open connections, sessions and concurrent generations (counts), requests
+ * and tokens per minute (refilling buckets). Tokens are reserved when a generation is admitted
+ * (an estimate of the prompt plus maxTokens) and settled with the real usage when it ends.
+ */
+export class RateLimiter {
+  private readonly clients = new LRUCache<string, ClientUsage>({ max: CLIENTS_REMEMBERED });
+
+  constructor(private readonly limits: RateLimits) {}
+
+  admitConnection(clientKey: string): Refusal | undefined {
+    const usage = this.usage(clientKey);
+    if (usage.connections >= this.limits.connections) {
+      return refusal('connections', `At most ${this.limits.connections} connections per key`, RETRY_WHEN_FREED_MS);
+    }
+    usage.connections += 1;
+    return undefined;
+  }
+
+  releaseConnection(clientKey: string): void {
+    const usage = this.usage(clientKey);
+    usage.connections = Math.max(0, usage.connections - 1);
+  }
+
+  admitSession(clientKey: string): Refusal | undefined {
+    const usage = this.usage(clientKey);
+    if (usage.sessions >= this.limits.sessions) {
+      return refusal('sessions', `At most ${this.limits.sessions} sessions per key`, RETRY_WHEN_FREED_MS);
+    }
+    usage.sessions += 1;
+    return undefined;
+  }
+
+  releaseSession(clientKey: string): void {
+    const usage = this.usage(clientKey);
+    usage.sessions = Math.max(0, usage.sessions - 1);
+  }
+
+  /** Admits a generation, reserving `estimatedTokens`; returns the refusal instead when over a limit. */
+  admitGeneration(clientKey: string, estimatedTokens: number, now = Date.now()): Refusal | undefined {
+    const usage = this.usage(clientKey);
+    if (usage.concurrent >= this.limits.concurrent) {
+      const message = `At most ${this.limits.concurrent} generations at once per key`;
+      return refusal('concurrent', message, RETRY_WHEN_FREED_MS);
+    }
+    const requestWait = usage.requests.waitMs(1, now);
+    if (requestWait > 0) {
+      return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, requestWait);
+    }
+    const tokenWait = usage.tokens.waitMs(Math.min(estimatedTokens, this.limits.tokensPerMinute), now);
+    if (tokenWait > 0) {
+      return refusal('tokens', `At most ${this.limits.tokensPerMinute} tokens per minute`, tokenWait);
+    }
+    usage.concurrent += 1;
+    usage.requests.take(1, now);
+    usage.tokens.take(estimatedTokens, now);
+    return undefined;
+  }
+
+  /** Ends an admitted generation: charges what it used instead of what was reserved. */
+  settleGeneration(clientKey: string, reservedTokens: number, usedTokens: number, now = Date.now()): void {
+    const usage = this.usage(clientKey);
+    usage.concurrent = Math.max(0, usage.concurrent - 1);
+    if (usedTokens < reservedTokens) usage.tokens.give(reservedTokens - usedTokens, now);
+    else usage.tokens.take(usedTokens - reservedTokens, now);
+  }
+
+  /** Limit, remaining and time to reset of every dimension, for the `rate_limits` frame. */
+  snapshot(clientKey: string, now = Date.now()): RateLimitState[] {
+    const usage = this.usage(clientKey);
+    const { limits } = this;
+    return [
+      {
+        name: 'requests',
+        limit: limits.requestsPerMinute,
+        remaining: Math.max(0, usage.requests.remaining(now)),
+        resetMs: usage.requests.resetMs(now),
+      },
+      {
+        name: 'tokens',
+        limit: limits.tokensPerMinute,
+        remaining: Math.max(0, usage.tokens.remaining(now)),
+        resetMs: usage.tokens.resetMs(now),
+      },
+      { name: 'concurrent', limit: limits.concurrent, remaining: limits.concurrent - usage.concurrent, resetMs: 0 },
+      { name: 'sessions', limit: limits.sessions, remaining: limits.sessions - usage.sessions, resetMs: 0 },
+      { name: 'connections', limit: limits.connections, remaining: limits.connections - usage.connections, resetMs: 0 },
+    ];
+  }
+
+  private usage(clientKey: string): ClientUsage {
+    let usage = this.clients.get(clientKey);
+    if (usage === undefined) {
+      const now = Date.now();
+      usage = {
+        connections: 0,
+        sessions: 0,
+        concurrent: 0,
+        requests: new TokenBucket(this.limits.requestsPerMinute, now),
+        tokens: new TokenBucket(this.limits.tokensPerMinute, now),
+      };
+      this.clients.set(clientKey, usage);
+    }
+    return usage;
+  }
+}
+
+function refusal(dimension: Refusal['dimension'], message: string, retryAfterMs: number): Refusal {
+  return { dimension, message, retryAfterMs: Number.isFinite(retryAfterMs) ? retryAfterMs : 60_000 };
+}
