@@ -64,7 +64,7 @@ export class RateLimiter {
 
   /** Admits a generation, reserving `estimatedTokens`; returns the refusal instead when over a limit. */
   admitGeneration(clientKey: string, estimatedTokens: number, now = Date.now()): Refusal | undefined {
-    const usage = this.usage(clientKey);
+    const usage = this.usage(clientKey, now);
     if (usage.concurrent >= this.limits.concurrent) {
       const message = `At most ${this.limits.concurrent} generations at once per key`;
       return refusal('concurrent', message, RETRY_WHEN_FREED_MS);
@@ -85,7 +85,7 @@ export class RateLimiter {
 
   /** Ends an admitted generation: charges what it used instead of what was reserved. */
   settleGeneration(clientKey: string, reservedTokens: number, usedTokens: number, now = Date.now()): void {
-    const usage = this.usage(clientKey);
+    const usage = this.usage(clientKey, now);
     usage.concurrent = Math.max(0, usage.concurrent - 1);
     if (usedTokens < reservedTokens) usage.tokens.give(reservedTokens - usedTokens, now);
     else usage.tokens.take(usedTokens - reservedTokens, now);
@@ -93,7 +93,7 @@ export class RateLimiter {
 
   /** Limit, remaining and time to reset of every dimension, for the `rate_limits` frame. */
   snapshot(clientKey: string, now = Date.now()): RateLimitState[] {
-    const usage = this.usage(clientKey);
+    const usage = this.usage(clientKey, now);
     const { limits } = this;
     return [
       {
@@ -114,10 +114,9 @@ export class RateLimiter {
     ];
   }
 
-  private usage(clientKey: string): ClientUsage {
+  private usage(clientKey: string, now = Date.now()): ClientUsage {
     let usage = this.clients.get(clientKey);
     if (usage === undefined) {
-      const now = Date.now();
       usage = {
         connections: 0,
         sessions: 0,

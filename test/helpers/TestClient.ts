@@ -21,8 +21,12 @@ export class TestClient {
     socket.on('message', (data) => this.receive(JSON.parse(data.toString()) as ServerFrame));
   }
 
-  static async connect(url: string, protocols: string[] = [PROTOCOL_VERSION]): Promise<TestClient> {
-    const socket = new WebSocket(url, protocols);
+  static async connect(
+    url: string,
+    protocols: string[] = [PROTOCOL_VERSION],
+    options: WebSocket.ClientOptions = {},
+  ): Promise<TestClient> {
+    const socket = new WebSocket(url, protocols, options);
     const client = new TestClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());

@@ -1,13 +1,28 @@
+import { pino } from 'pino';
 import { startServer } from '../../server/ChatServer.js';
 import { type ConfigInput, ConfigSchema } from '../../server/config.js';
 import { createLogger } from '../../server/log.js';
 
 export const MODEL_PATH = process.env.MODEL_PATH ?? '../shared/models/stories260K.gguf';
 
-/** Starts the real server on an ephemeral port with the tiny real model. */
-export async function startTestServer(overrides: ConfigInput = {}, { waitReady = true } = {}) {
-  const config = ConfigSchema.parse({ modelPath: MODEL_PATH, port: 0, logLevel: 'silent', ...overrides });
-  const server = await startServer(config, createLogger(config.logLevel));
+/**
+ * Starts the real server on an ephemeral port with the tiny real model. With `logLines`, info
+ * logs are collected there instead of being silenced.
+ */
+export async function startTestServer(
+  overrides: ConfigInput = {},
+  { waitReady = true, logLines = undefined as string[] | undefined } = {},
+) {
+  const config = ConfigSchema.parse({
+    modelPath: MODEL_PATH,
+    port: 0,
+    logLevel: logLines ? 'info' : 'silent',
+    ...overrides,
+  });
+  const log = logLines
+    ? pino({ level: 'info' }, { write: (line: string) => logLines.push(line) })
+    : createLogger(config.logLevel);
+  const server = await startServer(config, log);
   if (waitReady) await server.ready;
   return {
     server,

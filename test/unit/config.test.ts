@@ -23,3 +23,11 @@ describe('config', () => {
     expect(() => loadConfig(['--gpu', 'tpu'], {})).toThrow(/gpu/);
   });
 });
+
+describe('open mode', () => {
+  it('refuses to listen beyond loopback without API keys', () => {
+    expect(() => loadConfig(['--host', '0.0.0.0'], {})).toThrow(/without API keys/);
+    expect(loadConfig(['--host', '0.0.0.0'], { API_KEYS: 'sk-0123456789abcdef' }).host).toBe('0.0.0.0');
+    expect(loadConfig([], {}).host).toBe('127.0.0.1');
+  });
+});
