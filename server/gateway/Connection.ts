@@ -79,6 +79,12 @@ export class Connection {
     return this.badFrameTimes.length > limit;
   }
 
+  /** Sends the chunks after `afterSeq` again, instead of any held back for this generation. */
+  replay(generation: Generation, afterSeq: number): void {
+    this.outbox.drop(generation.id);
+    for (const chunk of generation.chunksAfter(afterSeq)) this.send({ type: 'token', genId: generation.id, ...chunk });
+  }
+
   /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */
   follow(generation: Generation, requestId: string): void {
     this.following.get(generation.id)?.();

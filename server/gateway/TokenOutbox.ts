@@ -32,6 +32,14 @@ export class TokenOutbox {
     this.lastRun.set(token.genId, run);
   }
 
+  /** Forgets what is held for a generation (a client replaying it gets those tokens again). */
+  drop(genId: string): void {
+    if (!this.lastRun.has(genId)) return;
+    this.runs = this.runs.filter((run) => run.genId !== genId);
+    this.lastRun.delete(genId);
+    this.textBytes = this.runs.reduce((sum, run) => sum + Buffer.byteLength(run.text), 0);
+  }
+
   /** Everything held, in order; the outbox is empty afterwards. */
   take(): Token[] {
     const runs = this.runs;

@@ -11,9 +11,7 @@ export function resumeGeneration(ctx: GatewayContext, connection: Connection, fr
     return;
   }
   const genId = generation.id;
-  for (const chunk of generation.chunksAfter(frame.afterSeq)) {
-    connection.send({ type: 'token', genId, ...chunk });
-  }
+  connection.replay(generation, frame.afterSeq);
   if (generation.outcome !== undefined) {
     connection.send({ type: 'generation.done', genId, ...generation.outcome });
     return;

@@ -1,0 +1,93 @@
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { CloseCodes } from '../../protocol/index.js';
+import { type Answer, chat, collect, openSession, startChat } from '../helpers/conversation.js';
+import { startTestServer } from '../helpers/startTestServer.js';
+import { TestClient } from '../helpers/TestClient.js';
+
+const STREAMS = 8;
+/** Replays of 8 answers of 500 tokens: about 0.3 MB of frames a round. */
+const ROUNDS = 40;
+
+/** The TCP socket under a ws client, to stop reading like a frozen browser tab. */
+const tcp = (client: TestClient) => (client.socket as unknown as { _socket: Socket })._socket;
+
+/** Finished answers of 500 tokens on one connection. */
+async function answers(client: TestClient): Promise<Answer[]> {
+  const sessions = await Promise.all(Array.from({ length: STREAMS }, () => openSession(client)));
+  return Promise.all(
+    sessions.map(async ({ sessionId }) =>
+      collect(client, await startChat(client, sessionId, 'Once upon a time', { maxTokens: 500, temperature: 0 })),
+    ),
+  );
+}
+
+/** While its reader is paused, asks for every answer again, ROUNDS times: more than the kernel buffers absorb. */
+function replayFlood(client: TestClient, done: readonly Answer[]): void {
+  tcp(client).pause();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const { genId } of done) client.send({ type: 'generation.resume', id: `r${round}`, genId, afterSeq: 0 });
+  }
+}
+
+describe('slow consumers', () => {
+  it('closes a client that stops reading with 4429 and keeps serving others, with memory bounded', async () => {
+    const harness = await startTestServer({
+      maxConcurrent: STREAMS,
+      coalesceAboveBytes: 1024,
+      maxBackpressureBytes: 32 * 1024,
+    });
+    const stuck = await TestClient.connect(harness.wsUrl);
+    const done = await answers(stuck);
+    const heapBefore = process.memoryUsage().heapUsed;
+    replayFlood(stuck, done);
+
+    const other = await TestClient.connect(harness.wsUrl);
+    const { sessionId } = await openSession(other);
+    const answer = await chat(other, sessionId, 'The sun', { maxTokens: 20 });
+    expect(['stop', 'length']).toContain(answer.done.finish);
+
+    tcp(stuck).resume();
+    expect((await stuck.closed).code).toBe(CloseCodes.SlowConsumer.code);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+    await other.close();
+    await harness.stop();
+  });
+
+  it('delivers everything in coalesced frames to a client that reads slowly, ending at the exact seq', async () => {
+    const harness = await startTestServer({
+      maxConcurrent: STREAMS,
+      coalesceAboveBytes: 1024,
+      maxBackpressureBytes: 64 * 1024 * 1024,
+    });
+    const slow = await TestClient.connect(harness.wsUrl);
+    const done = await answers(slow);
+    const before = slow.frames.length;
+    replayFlood(slow, done);
+    tcp(slow).resume();
+    await Promise.all(
+      done.map(({ genId }) =>
+        Promise.all(Array.from({ length: ROUNDS }, () => slow.next('generation.done', (f) => f.genId === genId))),
+      ),
+    );
+
+    const replayed = slow.frames.slice(before);
+    let tokenFrames = 0;
+    for (const answer of done) {
+      const frames = replayed.flatMap((f) => (f.type === 'token' && f.genId === answer.genId ? [f] : []));
+      tokenFrames += frames.length;
+      // Held frames of a generation give way to its newest replay, which always arrives whole.
+      expect(
+        frames
+          .map((f) => f.text)
+          .join('')
+          .endsWith(answer.text),
+      ).toBe(true);
+      expect(frames.at(-1)?.seq).toBe(answer.done.usage.completionTokens);
+    }
+    const uncoalesced = done.reduce((sum, answer) => sum + answer.tokens.length, 0) * ROUNDS;
+    expect(tokenFrames).toBeLessThan(uncoalesced);
+    await slow.close();
+    await harness.stop();
+  });
+});
