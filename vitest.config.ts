@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     // node-llama-cpp is a native addon: run test files in child processes, not worker threads.
     pool: 'forks',
+    // Lets memory tests collect garbage before they measure.
+    execArgv: ['--expose-gc'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Unit tests (no model) first, then integration tests on the real model.
