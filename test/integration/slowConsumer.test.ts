@@ -5,19 +5,19 @@ import { type Answer, chat, collect, openSession, startChat } from '../helpers/c
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
-const STREAMS = 8;
-/** Replays of 8 answers of 500 tokens: about 0.3 MB of frames a round. */
-const ROUNDS = 40;
+const STREAMS = 12;
+/** Replays of 12 answers of 300 tokens: about 0.27 MB of frames a round. */
+const ROUNDS = 50;
 
 /** The TCP socket under a ws client, to stop reading like a frozen browser tab. */
 const tcp = (client: TestClient) => (client.socket as unknown as { _socket: Socket })._socket;
 
-/** Finished answers of 500 tokens on one connection. */
+/** Finished answers of 300 tokens on one connection, one per session. */
 async function answers(client: TestClient): Promise<Answer[]> {
   const sessions = await Promise.all(Array.from({ length: STREAMS }, () => openSession(client)));
   return Promise.all(
     sessions.map(async ({ sessionId }) =>
-      collect(client, await startChat(client, sessionId, 'Once upon a time', { maxTokens: 500, temperature: 0 })),
+      collect(client, await startChat(client, sessionId, 'Once upon a time', { maxTokens: 300, temperature: 0 })),
     ),
   );
 }
@@ -31,7 +31,7 @@ function replayFlood(client: TestClient, done: readonly Answer[]): void {
 }
 
 describe('slow consumers', () => {
-  it('closes a client that stops reading with 4429 and keeps serving others, with memory bounded', async () => {
+  it('closes a client that stops reading while 12 generations stream to it with 4429, cancels them, and keeps memory bounded', async () => {
     const harness = await startTestServer({
       maxConcurrent: STREAMS,
       coalesceAboveBytes: 1024,
@@ -39,16 +39,29 @@ describe('slow consumers', () => {
     });
     const stuck = await TestClient.connect(harness.wsUrl);
     const done = await answers(stuck);
+    // Twelve long generations, one per sequence, streaming when the client freezes.
+    const streaming = await Promise.all(
+      stuck.frames
+        .filter((f) => f.type === 'session.opened')
+        .map((f) =>
+          f.type === 'session.opened' ? startChat(stuck, f.sessionId, 'And then?', { maxTokens: 1500 }) : '',
+        ),
+    );
+    await Promise.all(streaming.map((genId) => stuck.next('token', (f) => f.genId === genId)));
     const heapBefore = process.memoryUsage().heapUsed;
     replayFlood(stuck, done);
 
+    // Every sequence is busy with the frozen client's work: this waits until it is cut off and
+    // its generations are cancelled, long before 12 × 1,500 tokens would have been generated.
     const other = await TestClient.connect(harness.wsUrl);
     const { sessionId } = await openSession(other);
     const answer = await chat(other, sessionId, 'The sun', { maxTokens: 20 });
     expect(['stop', 'length']).toContain(answer.done.finish);
+    expect(answer.done.timings.queuedMs).toBeLessThan(3000);
 
     tcp(stuck).resume();
     expect((await stuck.closed).code).toBe(CloseCodes.SlowConsumer.code);
+    globalThis.gc?.();
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
     await other.close();
     await harness.stop();
