@@ -18,7 +18,7 @@ export type HttpRoutesOptions = {
   engineInfo: () => EngineInfo | undefined;
 };
 
-/** Health, readiness and the web demo. */
+/** Health, readiness, browser tickets and the web demo. */
 export function createHttpRoutes(options: HttpRoutesOptions) {
   return (request: HttpRequest, response: HttpResponse): void => {
     route(options, request, response).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend } from '../../../protocol/index.js';
 import type { ChatMessage } from '../../engine/Engine.js';
+import type { Generation } from '../../scheduler/Generation.js';
 import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import type { Connection } from '../Connection.js';
 import type { GatewayContext } from '../GatewayContext.js';
@@ -37,33 +38,35 @@ export function sendChat(ctx: GatewayContext, connection: Connection, frame: Cha
     connection.sendError('rate_limited', refusal.message, { id: frame.id, retryAfterMs: refusal.retryAfterMs });
     return;
   }
+  let generation: Generation;
   try {
-    const generation = ctx.scheduler.submit({
+    generation = ctx.scheduler.submit({
       id: `g_${nanoid(16)}`,
       sessionId: session.id,
       clientKey,
       messages,
       params: { ...frame.params, maxTokens },
     });
-    session.activeGenId = generation.id;
-    generation.subscribe((event) => {
-      if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
-    });
-    connection.follow(generation, frame.id);
-    generation.subscribe((event) => {
-      if (event.kind !== 'done') return;
-      const { promptTokens, completionTokens } = event.outcome.usage;
-      ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
-      connection.send({ type: 'rate_limits', limits: ctx.limiter.snapshot(clientKey) });
-    });
-    ctx.scheduler.pump();
   } catch (error) {
     ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
     if (!(error instanceof SchedulerRefusal)) throw error;
     const details =
       error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
     connection.sendError(error.code, error.message, details);
+    return;
   }
+  session.activeGenId = generation.id;
+  generation.subscribe((event) => {
+    if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
+  });
+  connection.follow(generation, frame.id);
+  generation.subscribe((event) => {
+    if (event.kind !== 'done') return;
+    const { promptTokens, completionTokens } = event.outcome.usage;
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+    connection.send({ type: 'rate_limits', limits: ctx.limiter.snapshot(clientKey) });
+  });
+  ctx.scheduler.pump();
 }
 
 /** A generous guess before tokenizing: about three characters a token. */
