@@ -9,6 +9,9 @@ import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
 import { RateLimiter } from './limits/RateLimiter.js';
 import type { Logger } from './log.js';
+import { Metrics } from './observability/Metrics.js';
+import { reportGeneration } from './observability/reportGeneration.js';
+import type { ServerContext } from './ServerContext.js';
 import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
@@ -32,6 +35,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let state: ServerState = 'loading';
   let engine: Engine | undefined;
   let scheduler: Scheduler | undefined;
+  let context: ServerContext | undefined;
   const keys = ApiKeys.load(config.apiKeys, config.apiKeysFile);
   const tickets = new TicketStore(config.ticketTtlMs);
   const limiter = new RateLimiter({
@@ -48,7 +52,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     tickets,
     log,
     state: () => state,
-    engineInfo: () => engine?.info,
+    context: () => context,
   });
   const transport = new UwsTransport(
     {
@@ -80,19 +84,27 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       sequences: config.maxConcurrent,
     });
     engine = loaded;
+    const sessions = new SessionStore({
+      maxSessions: config.maxSessions,
+      ttlMs: config.sessionTtlMs,
+      onForget: (session) => limiter.releaseSession(session.clientKey),
+    });
+    const metrics = new Metrics({
+      connections: () => gateway.connectionCount,
+      sessions: () => sessions.size,
+      running: () => scheduler?.runningCount ?? 0,
+      waiting: () => scheduler?.queuedCount ?? 0,
+    });
     scheduler = new Scheduler(loaded, {
       maxQueued: config.maxQueued,
       maxQueuedPerClient: config.maxQueuedPerClient,
       maxGenerationMs: config.maxGenerationMs,
       keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
       policy: resolveQueuePolicy(config.queuePolicy),
+      onSubmit: (generation) => reportGeneration(generation, metrics, log),
     });
-    const sessions = new SessionStore({
-      maxSessions: config.maxSessions,
-      ttlMs: config.sessionTtlMs,
-      onForget: (session) => limiter.releaseSession(session.clientKey),
-    });
-    gateway.setReady({ config, engineInfo: loaded.info, sessions, scheduler, limiter, log });
+    context = { config, engineInfo: loaded.info, sessions, scheduler, limiter, metrics, log };
+    gateway.setReady(context);
     if (state === 'loading') state = 'ready';
     log.info({ model: loaded.info }, 'model loaded; ready');
   })();

@@ -18,6 +18,8 @@ export type OutputLimits = {
   coalesceAboveBytes: number;
   /** Above this many bytes waiting (sent and held), the client is closed as too slow. */
   maxBufferedBytes: number;
+  /** Told of every error frame sent (metrics). */
+  onError?: (code: ErrorCode) => void;
 };
 
 /** One client connection: its socket, the sessions it opened and the generations it follows. */
@@ -58,6 +60,7 @@ export class Connection {
   }
 
   sendError(code: ErrorCode, message: string, details: ErrorDetails = {}): void {
+    this.limits.onError?.(code);
     this.send({ type: 'error', ...details, code, message, retryable: RETRYABLE[code] });
   }
 

@@ -13,10 +13,10 @@ import { authenticateUpgrade } from '../auth/authenticateUpgrade.js';
 import type { Identity } from '../auth/Identity.js';
 import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
 import type { RateLimiter } from '../limits/RateLimiter.js';
+import type { ServerContext } from '../ServerContext.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
 import type { SocketHandle, SocketHandlers, UpgradeDecision, UpgradeRequest } from '../transport/Transport.js';
 import { Connection } from './Connection.js';
-import type { GatewayContext } from './GatewayContext.js';
 import { cancelGeneration } from './handlers/cancelGeneration.js';
 import { openSession } from './handlers/openSession.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
@@ -30,7 +30,7 @@ export type GatewayAuth = { keys: ApiKeys; tickets: TicketStore; allowedOrigins:
  */
 export class Gateway implements SocketHandlers<Identity> {
   private readonly connections = new Map<SocketHandle<Identity>, Connection>();
-  private ctx: GatewayContext | undefined;
+  private ctx: ServerContext | undefined;
   private shuttingDown = false;
 
   constructor(
@@ -43,7 +43,7 @@ export class Gateway implements SocketHandlers<Identity> {
   }
 
   /** Called once the model is loaded; before it, upgrades get 503 not_ready. */
-  setReady(ctx: GatewayContext): void {
+  setReady(ctx: ServerContext): void {
     this.ctx = ctx;
   }
 
@@ -74,6 +74,7 @@ export class Gateway implements SocketHandlers<Identity> {
     const connection = new Connection(`c_${nanoid(12)}`, socket, socket.attachment, {
       coalesceAboveBytes: ctx.config.coalesceAboveBytes,
       maxBufferedBytes: ctx.config.maxBackpressureBytes,
+      onError: (code) => ctx.metrics.countError(code),
     });
     this.connections.set(socket, connection);
     const { keyName } = connection.identity;
@@ -146,7 +147,7 @@ export class Gateway implements SocketHandlers<Identity> {
    * A generation whose client left goes on for the resume grace period, buffered, in case the
    * client comes back; then, unless someone resumed it, it is cancelled and its sequence freed.
    */
-  private orphan(ctx: GatewayContext, genId: string): void {
+  private orphan(ctx: ServerContext, genId: string): void {
     const graceMs = ctx.config.resumeGraceMs;
     if (graceMs === 0) {
       ctx.scheduler.cancel(genId, 'abandoned');
@@ -171,7 +172,7 @@ export class Gateway implements SocketHandlers<Identity> {
     for (const connection of [...this.connections.values()]) connection.close(CloseCodes.ShuttingDown);
   }
 
-  private dispatch(ctx: GatewayContext, connection: Connection, frame: ClientFrame): void {
+  private dispatch(ctx: ServerContext, connection: Connection, frame: ClientFrame): void {
     switch (frame.type) {
       case 'session.open':
         openSession(ctx, connection, frame);
@@ -194,7 +195,7 @@ export class Gateway implements SocketHandlers<Identity> {
   }
 
   private rejectFrame(
-    ctx: GatewayContext,
+    ctx: ServerContext,
     connection: Connection,
     code: 'bad_json' | 'bad_frame' | 'unknown_type',
     message: string,

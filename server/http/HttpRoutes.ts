@@ -1,8 +1,8 @@
 import { PROTOCOL_VERSION, WS_PATH } from '../../protocol/index.js';
 import { type ApiKeys, bearerToken } from '../auth/ApiKeys.js';
 import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
-import type { EngineInfo } from '../engine/Engine.js';
 import type { Logger } from '../log.js';
+import type { ServerContext } from '../ServerContext.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
 import { sendJson } from './sendJson.js';
 import { serveStatic } from './serveStatic.js';
@@ -15,10 +15,11 @@ export type HttpRoutesOptions = {
   tickets: TicketStore;
   log: Logger;
   state: () => ServerState;
-  engineInfo: () => EngineInfo | undefined;
+  /** Set once the model is loaded. */
+  context: () => ServerContext | undefined;
 };
 
-/** Health, readiness, browser tickets and the web demo. */
+/** Health, readiness, metrics, browser tickets and the web demo. */
 export function createHttpRoutes(options: HttpRoutesOptions) {
   return (request: HttpRequest, response: HttpResponse): void => {
     route(options, request, response).catch((error: unknown) => {
@@ -49,8 +50,19 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   }
   if (path === '/readyz') {
     const state = options.state();
-    const model = options.engineInfo();
+    const model = options.context()?.engineInfo;
     sendJson(response, state === 'ready' ? 200 : 503, { status: state, ...(model ? { model } : {}) });
+    return;
+  }
+  if (path === '/metrics') {
+    const metrics = options.context()?.metrics;
+    if (metrics === undefined) {
+      sendJson(response, 503, { error: { code: 'not_ready', message: 'The model is still loading' } });
+      return;
+    }
+    const body = await metrics.registry.metrics();
+    response.writeHead(200, { 'content-type': metrics.registry.contentType });
+    response.end(body);
     return;
   }
   if (path === WS_PATH) {

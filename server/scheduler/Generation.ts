@@ -21,7 +21,7 @@ export type GenerationOutcome = {
 export type GenerationEvent =
   | { kind: 'queued'; position: number }
   | { kind: 'started' }
-  | ({ kind: 'chunk' } & StreamChunk)
+  | ({ kind: 'chunk'; tokens: number } & StreamChunk)
   | { kind: 'done'; outcome: GenerationOutcome };
 
 export type GenerationListener = (event: GenerationEvent) => void;
@@ -109,7 +109,7 @@ export class Generation {
     this.tokenCount += tokens;
     const chunk = { seq: this.tokenCount, text, channel };
     this.chunks.push(chunk);
-    this.emit({ kind: 'chunk', ...chunk });
+    this.emit({ kind: 'chunk', tokens, ...chunk });
   }
 
   finish(outcome: GenerationOutcome): void {

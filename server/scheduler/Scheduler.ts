@@ -16,6 +16,8 @@ export type SchedulerOptions = {
   /** How long a finished generation stays available to cancel (already_done) and resume. */
   keepFinishedMs: number;
   policy: QueuePolicy;
+  /** Sees every generation as it is queued (metrics, logs). */
+  onSubmit?: (generation: Generation) => void;
 };
 
 export type CancelStatus = 'cancelled' | 'not_found' | 'already_done';
@@ -77,6 +79,7 @@ export class Scheduler {
     }
     const generation = new Generation(input);
     this.waiting.add(generation);
+    this.options.onSubmit?.(generation);
     return generation;
   }
 

@@ -1,12 +1,12 @@
 import type { GenerationCancel } from '../../../protocol/index.js';
+import type { ServerContext } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
-import type { GatewayContext } from '../GatewayContext.js';
 
 /**
  * generation.cancel: stops a queued or running generation of a session open on this connection.
  * Anyone else's generation reads as not_found, so ids reveal nothing.
  */
-export function cancelGeneration(ctx: GatewayContext, connection: Connection, frame: GenerationCancel): void {
+export function cancelGeneration(ctx: ServerContext, connection: Connection, frame: GenerationCancel): void {
   const generation = ctx.scheduler.get(frame.genId);
   if (generation === undefined || !connection.sessions.has(generation.sessionId)) {
     connection.send({ type: 'cancel.ack', id: frame.id, genId: frame.genId, status: 'not_found', completionTokens: 0 });

@@ -1,9 +1,9 @@
 import type { SessionOpen } from '../../../protocol/index.js';
+import type { ServerContext } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
-import type { GatewayContext } from '../GatewayContext.js';
 
 /** session.open: creates a session, or reattaches one by id and resume token. */
-export function openSession(ctx: GatewayContext, connection: Connection, frame: SessionOpen): void {
+export function openSession(ctx: ServerContext, connection: Connection, frame: SessionOpen): void {
   const { config } = ctx;
   const { ownerKey, clientKey } = connection.identity;
   if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {

@@ -1,9 +1,9 @@
 import type { GenerationResume } from '../../../protocol/index.js';
+import type { ServerContext } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
-import type { GatewayContext } from '../GatewayContext.js';
 
 /** generation.resume: replays the frames after `afterSeq`, then streams the rest live. */
-export function resumeGeneration(ctx: GatewayContext, connection: Connection, frame: GenerationResume): void {
+export function resumeGeneration(ctx: ServerContext, connection: Connection, frame: GenerationResume): void {
   const generation = ctx.scheduler.get(frame.genId);
   if (generation === undefined || !connection.sessions.has(generation.sessionId)) {
     const message = 'No such generation (it ended too long ago, or its session is not open here)';

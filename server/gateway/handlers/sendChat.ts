@@ -1,13 +1,13 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend } from '../../../protocol/index.js';
 import type { ChatMessage } from '../../engine/Engine.js';
+import type { ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
 import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import type { Connection } from '../Connection.js';
-import type { GatewayContext } from '../GatewayContext.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
-export function sendChat(ctx: GatewayContext, connection: Connection, frame: ChatSend): void {
+export function sendChat(ctx: ServerContext, connection: Connection, frame: ChatSend): void {
   const { config } = ctx;
   const { clientKey } = connection.identity;
   const session = connection.sessions.has(frame.sessionId) ? ctx.sessions.get(frame.sessionId) : undefined;

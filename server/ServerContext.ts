@@ -1,0 +1,18 @@
+import type { Config } from './config.js';
+import type { EngineInfo } from './engine/Engine.js';
+import type { RateLimiter } from './limits/RateLimiter.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './observability/Metrics.js';
+import type { Scheduler } from './scheduler/Scheduler.js';
+import type { SessionStore } from './sessions/SessionStore.js';
+
+/** What request handlers (WebSocket frames and HTTP API) may use: never a socket library. */
+export type ServerContext = {
+  config: Config;
+  engineInfo: EngineInfo;
+  sessions: SessionStore;
+  scheduler: Scheduler;
+  limiter: RateLimiter;
+  metrics: Metrics;
+  log: Logger;
+};

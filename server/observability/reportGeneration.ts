@@ -1,0 +1,49 @@
+import type { Logger } from '../log.js';
+import type { Generation } from '../scheduler/Generation.js';
+import type { Metrics } from './Metrics.js';
+
+/** Follows one generation into the metrics, and logs one line when it ends (never its text). */
+export function reportGeneration(generation: Generation, metrics: Metrics, log: Logger): void {
+  let lastChunkAt: number | undefined;
+  generation.subscribe((event) => {
+    const now = performance.now();
+    switch (event.kind) {
+      case 'queued':
+        return;
+      case 'started':
+        metrics.queueTime.observe((now - generation.createdAt) / 1000);
+        return;
+      case 'chunk': {
+        if (lastChunkAt === undefined) metrics.timeToFirstToken.observe((now - generation.createdAt) / 1000);
+        else {
+          const perToken = (now - lastChunkAt) / 1000 / Math.max(1, event.tokens);
+          for (let i = 0; i < event.tokens; i++) metrics.interTokenLatency.observe(perToken);
+        }
+        lastChunkAt = now;
+        return;
+      }
+      case 'done': {
+        const { finish, usage, timings, error } = event.outcome;
+        metrics.e2eLatency.observe(timings.totalMs / 1000);
+        metrics.promptTokens.inc(usage.promptTokens);
+        metrics.generationTokens.inc(usage.completionTokens);
+        metrics.countFinish(finish);
+        if (error !== undefined) metrics.countError(error.code);
+        log.info(
+          {
+            genId: generation.id,
+            sessionId: generation.sessionId,
+            clientKey: generation.clientKey,
+            finish,
+            ...usage,
+            ...timings,
+          },
+          'generation done',
+        );
+        return;
+      }
+      default:
+        event satisfies never;
+    }
+  });
+}
