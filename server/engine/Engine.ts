@@ -17,9 +17,13 @@ export type SamplingParams = {
 
 export type EngineChunk = { text: string; channel: Channel; tokens: number };
 
+/** 'chat' renders the messages in the model's chat format; 'text' continues their text as is. */
+export type PromptFormat = 'chat' | 'text';
+
 export type EngineRequest = {
   /** The context sequence to decode on, 0 ≤ slot < info.sequences. */
   slot: number;
+  format: PromptFormat;
   messages: readonly ChatMessage[];
   params: SamplingParams;
   signal: AbortSignal;

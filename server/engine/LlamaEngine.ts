@@ -26,6 +26,7 @@ import {
   type EngineResult,
   type EngineStop,
 } from './Engine.js';
+import { PlainTextChatWrapper } from './PlainTextChatWrapper.js';
 
 export type LlamaEngineOptions = {
   modelPath: string;
@@ -39,6 +40,7 @@ export type LlamaEngineOptions = {
 /** The Engine on node-llama-cpp: one model, one context, one sequence per concurrent generation. */
 export class LlamaEngine implements Engine {
   private readonly deliveries = new DeferredDelivery();
+  private readonly plainText = new PlainTextChatWrapper();
 
   private constructor(
     readonly info: EngineInfo,
@@ -148,6 +150,7 @@ export class LlamaEngine implements Engine {
   }
 
   private wrapperFor(request: EngineRequest): ChatWrapper {
+    if (request.format === 'text') return this.plainText;
     const effort = request.params.reasoning;
     if (effort === undefined || !(this.chatWrapper instanceof HarmonyChatWrapper)) {
       return this.chatWrapper;

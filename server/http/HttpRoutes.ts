@@ -4,6 +4,9 @@ import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
 import type { Logger } from '../log.js';
 import type { ServerContext } from '../ServerContext.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
+import { handleCompletion } from './openai/handleCompletion.js';
+import type { ApiKind } from './openai/openAiFormat.js';
+import { sendOpenAiError } from './openai/sendOpenAiError.js';
 import { sendJson } from './sendJson.js';
 import { serveStatic } from './serveStatic.js';
 
@@ -19,7 +22,7 @@ export type HttpRoutesOptions = {
   context: () => ServerContext | undefined;
 };
 
-/** Health, readiness, metrics, browser tickets and the web demo. */
+/** Health, readiness, metrics, browser tickets, the OpenAI-compatible API and the web demo. */
 export function createHttpRoutes(options: HttpRoutesOptions) {
   return (request: HttpRequest, response: HttpResponse): void => {
     route(options, request, response).catch((error: unknown) => {
@@ -33,6 +36,16 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   const { method, path } = request;
   if (path === '/v1/tickets') {
     issueTicket(options, request, response);
+    return;
+  }
+  const api = API_KINDS[path];
+  if (api !== undefined) {
+    if (method !== 'POST') return sendOpenAiError(response, 405, 'bad_frame', 'Use POST');
+    const deps = { context: options.context(), state: options.state(), keys: options.keys };
+    return handleCompletion(deps, api, request, response);
+  }
+  if (path === '/v1/models') {
+    listModels(options, request, response);
     return;
   }
   if (method !== 'GET' && method !== 'HEAD') {
@@ -72,6 +85,25 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   }
   await serveStatic(options.staticDir, path, response);
 }
+
+const API_KINDS: Readonly<Record<string, ApiKind>> = { '/v1/chat/completions': 'chat', '/v1/completions': 'text' };
+
+/** GET /v1/models: the one model this server runs. */
+function listModels({ context, keys }: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): void {
+  if (keys.enabled && keys.verify(bearerToken(request.headers.authorization) ?? '') === undefined) {
+    sendOpenAiError(response, 401, 'unauthorized', 'Send Authorization: Bearer <API key>');
+    return;
+  }
+  const info = context()?.engineInfo;
+  if (info === undefined) {
+    sendOpenAiError(response, 503, 'not_ready', 'The model is still loading', 1000);
+    return;
+  }
+  const model = { id: info.modelName, object: 'model', created: STARTED_AT, owned_by: 'llm-chat-server' };
+  sendJson(response, 200, { object: 'list', data: [model] });
+}
+
+const STARTED_AT = Math.floor(Date.now() / 1000);
 
 /** POST /v1/tickets: a single-use ticket for a browser, in exchange for an API key it never sees. */
 function issueTicket({ keys, tickets }: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): void {

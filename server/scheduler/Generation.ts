@@ -1,5 +1,5 @@
 import type { Channel, ErrorCode, FinishReason } from '../../protocol/index.js';
-import type { ChatMessage, SamplingParams } from '../engine/Engine.js';
+import type { ChatMessage, PromptFormat, SamplingParams } from '../engine/Engine.js';
 
 export type GenerationState = 'queued' | 'running' | 'done';
 
@@ -31,6 +31,8 @@ export type GenerationInput = {
   sessionId: string;
   /** Whose request this is, for fairness and limits (API key, else connection). */
   clientKey: string;
+  /** Defaults to 'chat'. */
+  format?: PromptFormat;
   messages: readonly ChatMessage[];
   params: SamplingParams;
 };
@@ -43,6 +45,7 @@ export class Generation {
   readonly id: string;
   readonly sessionId: string;
   readonly clientKey: string;
+  readonly format: PromptFormat;
   readonly messages: readonly ChatMessage[];
   readonly params: SamplingParams;
   readonly abortController = new AbortController();
@@ -61,6 +64,7 @@ export class Generation {
     this.id = input.id;
     this.sessionId = input.sessionId;
     this.clientKey = input.clientKey;
+    this.format = input.format ?? 'chat';
     this.messages = input.messages;
     this.params = input.params;
   }

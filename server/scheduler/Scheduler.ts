@@ -138,6 +138,7 @@ export class Scheduler {
     try {
       const result = await this.engine.generate({
         slot,
+        format: generation.format,
         messages: generation.messages,
         params: generation.params,
         signal: generation.abortController.signal,

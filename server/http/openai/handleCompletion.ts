@@ -1,0 +1,226 @@
+import { nanoid } from 'nanoid';
+import type { ErrorCode } from '../../../protocol/index.js';
+import { type ApiKeys, bearerToken } from '../../auth/ApiKeys.js';
+import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
+import type { ServerContext } from '../../ServerContext.js';
+import type { Generation } from '../../scheduler/Generation.js';
+import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
+import { type HttpRequest, type HttpResponse, PayloadTooLargeError } from '../../transport/Transport.js';
+import type { ServerState } from '../HttpRoutes.js';
+import { sendJson } from '../sendJson.js';
+import {
+  type ApiKind,
+  chunkOf,
+  completionOf,
+  finishReasonOf,
+  type ResponseHead,
+  usageChunkOf,
+} from './openAiFormat.js';
+import { ChatCompletionRequest, CompletionRequest } from './requestSchemas.js';
+import { sendOpenAiError } from './sendOpenAiError.js';
+
+export type CompletionDeps = { context: ServerContext | undefined; state: ServerState; keys: ApiKeys };
+
+type Failure = { status: number; code: ErrorCode; message: string; retryAfterMs?: number };
+type Parsed = { messages: ChatMessage[]; params: SamplingParams; stream: boolean; includeUsage: boolean };
+
+/**
+ * POST /v1/chat/completions ('chat') and /v1/completions ('text'), on the same scheduler, keys and
+ * limits as the WebSocket path. A client that goes away cancels its generation.
+ */
+export async function handleCompletion(
+  deps: CompletionDeps,
+  kind: ApiKind,
+  request: HttpRequest,
+  response: HttpResponse,
+): Promise<void> {
+  const fail = (failure: Failure) => {
+    deps.context?.metrics.countError(failure.code);
+    sendOpenAiError(response, failure.status, failure.code, failure.message, failure.retryAfterMs);
+  };
+  const ctx = deps.context;
+  if (ctx === undefined || deps.state !== 'ready') {
+    const code = deps.state === 'shutting_down' ? 'shutting_down' : 'not_ready';
+    fail({
+      status: 503,
+      code,
+      message: code === 'not_ready' ? 'The model is still loading' : 'The server is shutting down',
+      retryAfterMs: 1000,
+    });
+    return;
+  }
+  const clientKey = clientKeyOf(deps.keys, request);
+  if (clientKey === undefined) {
+    fail({ status: 401, code: 'unauthorized', message: 'Send Authorization: Bearer <API key>' });
+    return;
+  }
+  const body = await readJson(response, ctx.config.maxFrameBytes * 16);
+  if ('status' in body) return fail(body);
+  const parsed = parseRequest(ctx, kind, body.value);
+  if ('status' in parsed) return fail(parsed);
+
+  const reservedTokens =
+    Math.ceil(parsed.messages.reduce((sum, m) => sum + m.content.length, 0) / 3) + parsed.params.maxTokens;
+  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
+  if (refusal !== undefined)
+    return fail({ status: 429, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs });
+  let generation: Generation;
+  const id = nanoid(16);
+  try {
+    generation = ctx.scheduler.submit({
+      id: `g_${id}`,
+      sessionId: `http_${id}`,
+      clientKey,
+      format: kind,
+      messages: parsed.messages,
+      params: parsed.params,
+    });
+  } catch (error) {
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
+    if (!(error instanceof SchedulerRefusal)) throw error;
+    const status = error.code === 'queue_full' ? 429 : 503;
+    return fail({ status, code: error.code, message: error.message, retryAfterMs: error.retryAfterMs ?? 1000 });
+  }
+  response.onAborted(() => ctx.scheduler.cancel(generation.id));
+  generation.subscribe((event) => {
+    if (event.kind !== 'done') return;
+    const { promptTokens, completionTokens } = event.outcome.usage;
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+  });
+  const head: ResponseHead = {
+    id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`,
+    created: Math.floor(Date.now() / 1000),
+    model: ctx.engineInfo.modelName,
+    kind,
+  };
+  if (parsed.stream) streamAnswer(generation, head, parsed.includeUsage, response);
+  else sendAnswer(generation, head, response);
+  ctx.scheduler.pump();
+}
+
+/** Server-Sent Events: one `data:` line per chunk, a last chunk with the finish reason, then `[DONE]`. */
+function streamAnswer(generation: Generation, head: ResponseHead, includeUsage: boolean, response: HttpResponse): void {
+  const write = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    response.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    if (head.kind === 'chat')
+      write({
+        ...chunkOf(head, '', 'content', null),
+        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }],
+      });
+  };
+  generation.subscribe((event) => {
+    if (event.kind === 'started') start();
+    if (event.kind === 'chunk') write(chunkOf(head, event.text, event.channel, null));
+    if (event.kind !== 'done') return;
+    const { outcome } = event;
+    if (!started && outcome.error !== undefined) {
+      sendOpenAiError(
+        response,
+        outcome.error.code === 'context_overflow' ? 400 : 500,
+        outcome.error.code,
+        outcome.error.message,
+      );
+      return;
+    }
+    start();
+    if (outcome.error !== undefined)
+      write({ error: { message: outcome.error.message, type: 'server_error', code: outcome.error.code } });
+    write(chunkOf(head, '', 'content', finishReasonOf(outcome.finish)));
+    if (includeUsage) write(usageChunkOf(head, outcome));
+    response.end('data: [DONE]\n\n');
+  });
+}
+
+function sendAnswer(generation: Generation, head: ResponseHead, response: HttpResponse): void {
+  generation.subscribe((event) => {
+    if (event.kind !== 'done') return;
+    const { outcome } = event;
+    if (outcome.error !== undefined) {
+      sendOpenAiError(
+        response,
+        outcome.error.code === 'context_overflow' ? 400 : 500,
+        outcome.error.code,
+        outcome.error.message,
+      );
+      return;
+    }
+    const reasoning = generation
+      .chunksAfter(0)
+      .filter((c) => c.channel === 'reasoning')
+      .map((c) => c.text)
+      .join('');
+    sendJson(response, 200, completionOf(head, generation.contentText(), reasoning, outcome));
+  });
+}
+
+function clientKeyOf(keys: ApiKeys, request: HttpRequest): string | undefined {
+  if (!keys.enabled) return 'http:open';
+  const keyName = keys.verify(bearerToken(request.headers.authorization) ?? '');
+  return keyName === undefined ? undefined : `key:${keyName}`;
+}
+
+async function readJson(response: HttpResponse, maxBytes: number): Promise<{ value: unknown } | Failure> {
+  try {
+    const body = await response.readBody(maxBytes);
+    return { value: JSON.parse(body.toString('utf8')) };
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError)
+      return { status: 413, code: 'payload_too_large', message: error.message };
+    return { status: 400, code: 'bad_json', message: 'The request body is not valid JSON' };
+  }
+}
+
+function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Failure {
+  const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
+  if (!result.success) {
+    const message = result.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+      .join('; ');
+    return { status: 400, code: 'bad_frame', message };
+  }
+  const body = result.data;
+  if (body.model !== undefined && body.model !== ctx.engineInfo.modelName) {
+    return {
+      status: 404,
+      code: 'not_found',
+      message: `The model "${body.model.slice(0, 100)}" does not exist; see GET /v1/models`,
+    };
+  }
+  const messages: ChatMessage[] =
+    'messages' in body
+      ? body.messages.map((m) => ({
+          role: m.role === 'developer' ? 'system' : m.role,
+          content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join(''),
+        }))
+      : [{ role: 'user', content: body.prompt }];
+  if (messages.some((m) => m.content.length > ctx.config.maxMessageChars)) {
+    return {
+      status: 413,
+      code: 'payload_too_large',
+      message: `A message may be at most ${ctx.config.maxMessageChars} characters`,
+    };
+  }
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? ctx.config.defaultMaxTokens;
+  if (maxTokens > ctx.config.maxTokens) {
+    return { status: 400, code: 'bad_frame', message: `max_tokens may be at most ${ctx.config.maxTokens}` };
+  }
+  const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined);
+  const params: SamplingParams = {
+    maxTokens,
+    ...(body.temperature == null ? {} : { temperature: body.temperature }),
+    ...(body.top_p == null ? {} : { topP: body.top_p }),
+    ...(body.seed == null ? {} : { seed: body.seed }),
+    ...(stop === undefined ? {} : { stop }),
+    ...('reasoning_effort' in body && body.reasoning_effort != null ? { reasoning: body.reasoning_effort } : {}),
+  };
+  return { messages, params, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+}
