@@ -87,7 +87,7 @@ export const ConfigSchema = z.object({
   badFrameWindowMs: z.coerce.number().int().min(100).default(10_000),
   /** On SIGTERM, how long running generations may go on before they are cancelled. Defaults to `10000`. */
   shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
-  /** Folder served at `/`. Defaults to `web-demo/public`. */
+  /** Folder served at `/`: the built web demo and widget (`npm run build:web`). Defaults to `web-demo/dist`. */
   staticDir: z.string().default(defaultStaticDir()),
   /** API keys, comma-separated (named key-1, key-2, …). None (and no file) runs the server open. */
   apiKeys: z.string().optional(),
@@ -190,5 +190,5 @@ function toEnvName(key: string): string {
 }
 
 function defaultStaticDir(): string {
-  return resolve(import.meta.dirname, '..', 'web-demo', 'public');
+  return resolve(import.meta.dirname, '..', 'web-demo', 'dist');
 }
