@@ -1,5 +1,6 @@
 import { WS_PATH } from '../protocol/index.js';
 import { ApiKeys } from './auth/ApiKeys.js';
+import type { Identity } from './auth/Identity.js';
 import { TicketStore } from './auth/TicketStore.js';
 import type { Config } from './config.js';
 import type { Engine } from './engine/Engine.js';
@@ -16,6 +17,7 @@ import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
 import { UwsTransport } from './transport/uwsTransport.js';
+import { WsTransport } from './transport/wsTransport.js';
 
 export type RunningServer = {
   /** The bound port (useful with port 0). */
@@ -54,7 +56,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     state: () => state,
     context: () => context,
   });
-  const transport = new UwsTransport(
+  const Transport = config.transport === 'ws' ? WsTransport : UwsTransport;
+  const transport = new Transport<Identity>(
     {
       wsPath: WS_PATH,
       hardMaxFrameBytes: config.maxFrameBytes * 4,
@@ -66,7 +69,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     http,
   );
   const port = await transport.listen(config.host, config.port);
-  log.info({ host: config.host, port }, 'listening');
+  log.info({ host: config.host, port, transport: config.transport }, 'listening');
   if (!keys.enabled) {
     log.warn(
       { host: config.host },

@@ -10,6 +10,8 @@ const DEFAULT_MODEL = 'hf:ggml-org/tiny-llamas/stories260K.gguf';
  * (`--max-queued 32`) or an environment variable (`MAX_QUEUED=32`); flags win.
  */
 export const ConfigSchema = z.object({
+  /** Socket library: `uws` (uWebSockets.js) or `ws` (Node's http and the ws package). Defaults to `uws`. */
+  transport: z.enum(['uws', 'ws']).default('uws'),
   /** Interface to listen on. Defaults to `127.0.0.1`. */
   host: z.string().default('127.0.0.1'),
   /** Port to listen on; 0 picks a free one. Defaults to `8080`. */
