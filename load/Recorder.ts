@@ -1,0 +1,103 @@
+import hdr from 'hdr-histogram-js';
+
+export const LATENCIES = ['ttft', 'itl', 'e2e', 'queue', 'cancelAck', 'connect'] as const;
+export type Latency = (typeof LATENCIES)[number];
+
+const newHistogram = () =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+
+const CURVE_POINTS = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100];
+
+export type Percentiles = {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+};
+export type SecondSample = {
+  t: number;
+  tokens: number;
+  done: number;
+  ttftP50: number;
+  ttftP99: number;
+  itlP50: number;
+  itlP99: number;
+};
+
+/** What the harness measured: HDR histograms (in microseconds), counters, and a per-second series. */
+export class Recorder {
+  private readonly histograms = new Map<Latency, hdr.Histogram>(LATENCIES.map((name) => [name, newHistogram()]));
+  private second = { ttft: newHistogram(), itl: newHistogram(), tokens: 0, done: 0 };
+  readonly series: SecondSample[] = [];
+  readonly errors = new Map<string, number>();
+  readonly finishes = new Map<string, number>();
+  readonly streamRates: number[] = [];
+  tokens = 0;
+  requests = 0;
+  connectionFailures = 0;
+  resumes = { tried: 0, succeeded: 0 };
+  readonly startedAt = performance.now();
+
+  record(name: Latency, ms: number): void {
+    const micros = Math.max(1, Math.round(ms * 1000));
+    this.histograms.get(name)?.recordValue(micros);
+    if (name === 'ttft') this.second.ttft.recordValue(micros);
+    if (name === 'itl') this.second.itl.recordValue(micros);
+  }
+
+  addTokens(count: number): void {
+    this.tokens += count;
+    this.second.tokens += count;
+  }
+
+  finish(reason: string, tokens: number, streamMs: number): void {
+    this.finishes.set(reason, (this.finishes.get(reason) ?? 0) + 1);
+    this.second.done += 1;
+    if (tokens > 1 && streamMs > 0) this.streamRates.push((tokens / streamMs) * 1000);
+  }
+
+  error(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  /** Closes the current second of the time series. */
+  tick(): SecondSample {
+    const { ttft, itl, tokens, done } = this.second;
+    const sample = {
+      t: Math.round((performance.now() - this.startedAt) / 1000),
+      tokens,
+      done,
+      ttftP50: ttft.getValueAtPercentile(50) / 1000,
+      ttftP99: ttft.getValueAtPercentile(99) / 1000,
+      itlP50: itl.getValueAtPercentile(50) / 1000,
+      itlP99: itl.getValueAtPercentile(99) / 1000,
+    };
+    this.series.push(sample);
+    this.second = { ttft: newHistogram(), itl: newHistogram(), tokens: 0, done: 0 };
+    return sample;
+  }
+
+  percentiles(name: Latency): Percentiles {
+    const h = this.histograms.get(name) ?? newHistogram();
+    const ms = (micros: number) => Math.round(micros) / 1000;
+    return {
+      count: h.totalCount,
+      p50: ms(h.getValueAtPercentile(50)),
+      p90: ms(h.getValueAtPercentile(90)),
+      p99: ms(h.getValueAtPercentile(99)),
+      p999: ms(h.getValueAtPercentile(99.9)),
+      max: ms(h.maxValue),
+      mean: ms(h.mean),
+    };
+  }
+
+  /** Latency by percentile, for the HDR plot: [percentile, ms]. */
+  curve(name: Latency): Array<[number, number]> {
+    const h = this.histograms.get(name) ?? newHistogram();
+    if (h.totalCount === 0) return [];
+    return CURVE_POINTS.map((p) => [p, h.getValueAtPercentile(p) / 1000]);
+  }
+}

@@ -1,0 +1,70 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { LoadOptions } from './options.js';
+import { raiseFileLimit } from './raiseFileLimit.js';
+import { buildReport, formatComparison, formatSummary, type LoadReport } from './report/LoadReport.js';
+import { renderHtml } from './report/renderHtml.js';
+import { runLoad } from './runLoad.js';
+
+/** npm run load -- --url ws://127.0.0.1:8080/v1/ws --connections 50 --duration 60s --scenario mixed */
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--compare') {
+    const [a, b] = argv.slice(1).map((path) => JSON.parse(readFileSync(path, 'utf8')) as LoadReport);
+    if (a === undefined || b === undefined) return usage('--compare needs two report files');
+    console.log(formatComparison(a, b));
+    return 0;
+  }
+  const parsed = LoadOptions.safeParse(parseFlags(argv));
+  if (!parsed.success) return usage(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
+  const options = parsed.data;
+  console.error(raiseFileLimit(options.connections));
+  const startedAt = new Date();
+  const live = process.stderr.isTTY;
+  const run = runLoad(options, (recorder) => {
+    if (!live) return;
+    const last = recorder.series.at(-1);
+    const elapsed = Math.round((performance.now() - recorder.startedAt) / 1000);
+    const errors = [...recorder.errors.values()].reduce((sum, n) => sum + n, 0);
+    process.stderr.write(
+      `\r${elapsed}s  requests ${recorder.requests}  tokens/s ${last?.tokens ?? 0}  TTFT p50 ${last?.ttftP50.toFixed(1) ?? '-'} ms  errors ${errors}  conn failures ${recorder.connectionFailures}   `,
+    );
+  });
+  process.once('SIGINT', () => {
+    process.stderr.write('\nstopping (Ctrl-C); reporting what was measured…\n');
+    run.stop();
+  });
+  const recorder = await run.done;
+  if (live) process.stderr.write('\n');
+  const report = buildReport(options, recorder, startedAt);
+  writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(options.html, renderHtml(report));
+  console.log(formatSummary(report));
+  console.log(`\nwrote ${options.json} and ${options.html}`);
+  return 0;
+}
+
+function parseFlags(argv: string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = (argv[i] ?? '').replace(/^--/, '').split('=', 2) as [string, string | undefined];
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    flags[key] = inline ?? argv[++i] ?? '';
+  }
+  return flags;
+}
+
+function usage(problem: string): number {
+  console.error(`${problem}\n\nusage: npm run load -- --url ws://127.0.0.1:8080/v1/ws [--target ws|openai-sse] [--connections N]
+  [--duration 60s] [--scenario chat|cancel|reconnect|slow-reader|idle|burst|mixed] [--mix chat=6,cancel=2]
+  [--rate N/s | --think-ms MS] [--turns N] [--max-tokens N] [--cancel-after K] [--seed N] [--api-key KEY]
+  [--json load-report.json] [--html load-report.html]
+       npm run load -- --compare a.json b.json`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

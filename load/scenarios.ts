@@ -1,0 +1,146 @@
+import type { LoadOptions, ScenarioName } from './options.js';
+import type { Recorder } from './Recorder.js';
+import { WsVirtualUser } from './WsVirtualUser.js';
+
+export type RunContext = {
+  options: LoadOptions;
+  recorder: Recorder;
+  /** Resolves when the next request may go (open loop pacing), or at once (closed loop). */
+  pace: () => Promise<void>;
+  stopped: () => boolean;
+  random: () => number;
+};
+
+const PROMPTS = ['Once upon a time', 'Tell me about a cat', 'The little dog', 'What happened next?', 'A big red ball'];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One virtual user on the WebSocket target, running its scenario until the run stops. */
+export async function runWsUser(ctx: RunContext, index: number): Promise<void> {
+  const { options } = ctx;
+  const user = new WsVirtualUser(options.url, ctx.recorder, options.apiKey);
+  if (!(await user.connect())) return;
+  try {
+    while (!ctx.stopped()) {
+      const scenario = options.scenario === 'mixed' ? pick(options.mix, ctx.random) : options.scenario;
+      if (!user.open && !(await user.connect())) return;
+      await runScenario(scenario, user, ctx, index);
+      if (options.thinkMs > 0) await sleep(options.thinkMs);
+    }
+  } finally {
+    user.close();
+  }
+}
+
+async function runScenario(
+  scenario: Exclude<ScenarioName, 'mixed'>,
+  user: WsVirtualUser,
+  ctx: RunContext,
+  index: number,
+): Promise<void> {
+  const { options } = ctx;
+  const params = { maxTokens: options.maxTokens, seed: options.seed + index };
+  const prompt = () => PROMPTS[Math.floor(ctx.random() * PROMPTS.length)] ?? 'Hello';
+  switch (scenario) {
+    case 'chat': {
+      if (!(await user.openSession())) return;
+      for (let turn = 0; turn < options.turns && !ctx.stopped(); turn++) {
+        await ctx.pace();
+        const result = await user.turn(prompt(), params);
+        if ('error' in result) {
+          await backOff(result.error);
+          return;
+        }
+      }
+      return;
+    }
+    case 'cancel': {
+      if (!(await user.openSession())) return;
+      await ctx.pace();
+      let cancelled = false;
+      await user.turn(
+        prompt(),
+        { ...params, maxTokens: Math.max(options.maxTokens, options.cancelAfter * 4) },
+        {
+          onTokens: (seq, self, genId) => {
+            if (cancelled || seq < options.cancelAfter) return;
+            cancelled = true;
+            self.cancel(genId);
+          },
+        },
+      );
+      return;
+    }
+    case 'reconnect': {
+      if (!(await user.openSession())) return;
+      await ctx.pace();
+      let dropped: { genId: string; seq: number } | undefined;
+      await user.turn(
+        prompt(),
+        { ...params, maxTokens: Math.max(options.maxTokens, options.cancelAfter * 4) },
+        {
+          onTokens: (seq, self, genId) => {
+            if (dropped !== undefined || seq < options.cancelAfter) return;
+            dropped = { genId, seq };
+            self.drop();
+          },
+        },
+      );
+      if (dropped === undefined || !(await user.connect()) || !(await user.openSession(true))) return;
+      await user.resume(dropped.genId, dropped.seq);
+      return;
+    }
+    case 'slow-reader': {
+      if (!(await user.openSession())) return;
+      await ctx.pace();
+      let paused = false;
+      await user.turn(prompt(), params, {
+        onTokens: (seq, self) => {
+          if (paused || seq < 2) return;
+          paused = true;
+          self.pauseReading(1000);
+        },
+      });
+      return;
+    }
+    case 'idle':
+      while (!ctx.stopped()) {
+        await sleep(Math.min(20_000, 250 + ctx.random() * 250));
+        user.ping();
+      }
+      return;
+    case 'burst': {
+      if (!(await user.openSession())) return;
+      // Everyone sends at the same instants: the next multiple of five seconds.
+      await sleep(5000 - (Date.now() % 5000));
+      if (ctx.stopped()) return;
+      await user.turn(prompt(), params);
+      return;
+    }
+    default:
+      scenario satisfies never;
+  }
+
+  function backOff(code: string): Promise<unknown> {
+    return code === 'queue_full' || code === 'rate_limited' ? sleep(500) : Promise.resolve();
+  }
+}
+
+function pick(weights: LoadOptions['mix'], random: () => number): Exclude<ScenarioName, 'mixed'> {
+  const entries = Object.entries(weights) as Array<[Exclude<ScenarioName, 'mixed'>, number]>;
+  const total = entries.reduce((sum, [, weight]) => sum + weight, 0);
+  let roll = random() * total;
+  for (const [name, weight] of entries) {
+    roll -= weight;
+    if (roll <= 0) return name;
+  }
+  return entries[0]?.[0] ?? 'chat';
+}
+
+/** A small seeded PRNG, so runs can be repeated. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
