@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from '../config.js';
 
 /** A key as configured: its secret (or only the secret's SHA-256), and a name safe to log. */
 const KeyEntry = z.union([
@@ -27,8 +28,7 @@ export class ApiKeys {
       .filter((secret) => secret !== '');
     for (const [index, secret] of secrets.entries()) keys.push({ name: `key-${index + 1}`, hash: sha256(secret) });
     if (file !== undefined) {
-      const entries = KeyFile.parse(JSON.parse(readFileSync(file, 'utf8')));
-      for (const entry of entries) {
+      for (const entry of readKeyFile(file)) {
         keys.push({ name: entry.name, hash: 'key' in entry ? sha256(entry.key) : Buffer.from(entry.sha256, 'hex') });
       }
     }
@@ -45,6 +45,23 @@ export class ApiKeys {
     let match: string | undefined;
     for (const key of this.keys) if (timingSafeEqual(key.hash, hash)) match ??= key.name;
     return match;
+  }
+}
+
+/** The entries of a key file; its content never reaches an error message (it holds secrets). */
+function readKeyFile(file: string): z.infer<typeof KeyFile> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new ConfigError(`Cannot read the API key file ${file}`);
+  }
+  try {
+    return KeyFile.parse(JSON.parse(text));
+  } catch {
+    throw new ConfigError(
+      `The API key file ${file} is not valid: expected a JSON array of {"name", "key"} or {"name", "sha256"} entries`,
+    );
   }
 }
 

@@ -3,6 +3,7 @@ import type { ErrorCode } from '../../protocol/index.js';
 import type { UpgradeRequest } from '../transport/Transport.js';
 import { type ApiKeys, bearerToken } from './ApiKeys.js';
 import type { Identity } from './Identity.js';
+import { isLoopbackRequest } from './loopbackOnly.js';
 import { TICKET_PREFIX, type TicketStore } from './TicketStore.js';
 
 export type AuthResult =
@@ -27,6 +28,9 @@ export function authenticateUpgrade(
     return { ok: false, status: 403, code: 'forbidden', message: `Origin ${origin.slice(0, 200)} is not allowed` };
   }
   if (!keys.enabled) {
+    if (!isLoopbackRequest(request.headers)) {
+      return { ok: false, status: 403, code: 'forbidden', message: 'Without API keys only loopback hosts may connect' };
+    }
     const connectionKey = `conn:${nanoid(12)}`;
     return { ok: true, identity: { keyName: undefined, ownerKey: OPEN_OWNER, clientKey: connectionKey } };
   }

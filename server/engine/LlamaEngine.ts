@@ -126,27 +126,41 @@ export class LlamaEngine implements Engine {
 
   /**
    * Drops the oldest turns (never the system prompt or the newest message) until the prompt
-   * leaves room for the answer: a quarter of the context, or maxTokens if smaller.
+   * leaves room for the answer: a quarter of the context, or maxTokens if smaller. Finds how many
+   * to drop by bisection, so a long history costs a few tokenizations, not one per turn.
    */
   private fitToContext(chatWrapper: ChatWrapper, request: EngineRequest) {
     const room = Math.min(request.params.maxTokens, Math.floor(this.info.contextSize / 4));
     const budget = this.info.contextSize - room;
-    const messages = [...request.messages];
-    for (;;) {
-      const history = toChatHistory(messages);
-      const promptTokens = chatWrapper
+    const system = request.messages.filter((message) => message.role === 'system');
+    const turns = request.messages.filter((message) => message.role !== 'system');
+    const render = (dropped: number) => {
+      const history = toChatHistory([...system, ...turns.slice(dropped)]);
+      const tokens = chatWrapper
         .generateContextState({ chatHistory: history })
         .contextText.tokenize(this.model.tokenizer);
-      if (promptTokens.length <= budget) return { history, promptTokens };
-      const oldest = messages.findIndex((message) => message.role !== 'system');
-      if (oldest === -1 || oldest === messages.length - 1) {
-        throw new ContextOverflowError(
-          `The prompt needs ${promptTokens.length} tokens; the context holds ${this.info.contextSize} ` +
-            `with ${room} kept for the answer`,
-        );
-      }
-      messages.splice(oldest, 1);
+      return { history, promptTokens: tokens };
+    };
+    const whole = render(0);
+    if (whole.promptTokens.length <= budget) return whole;
+    // Keep at least the newest message; find the fewest dropped turns that fit.
+    let low = 1;
+    let high = Math.max(1, turns.length - 1);
+    let best: ReturnType<typeof render> | undefined;
+    while (low <= high) {
+      const middle = Math.floor((low + high) / 2);
+      const candidate = render(middle);
+      if (candidate.promptTokens.length <= budget) {
+        best = candidate;
+        high = middle - 1;
+      } else low = middle + 1;
     }
+    if (best !== undefined) return best;
+    const smallest = render(turns.length - 1);
+    throw new ContextOverflowError(
+      `The prompt needs ${smallest.promptTokens.length} tokens; the context holds ${this.info.contextSize} ` +
+        `with ${room} kept for the answer`,
+    );
   }
 
   private wrapperFor(request: EngineRequest): ChatWrapper {

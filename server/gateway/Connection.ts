@@ -20,6 +20,8 @@ export type OutputLimits = {
   maxBufferedBytes: number;
   /** Told of every error frame sent (metrics). */
   onError?: (code: ErrorCode) => void;
+  /** Frames to send right after a generation's `generation.done` (the client's rate limits). */
+  afterDone?: (connection: Connection) => ServerFrame | undefined;
 };
 
 /** One client connection: its socket, the sessions it opened and the generations it follows. */
@@ -41,17 +43,17 @@ export class Connection {
   ) {}
 
   send(frame: ServerFrame): void {
-    if (
-      frame.type === 'token' &&
-      (!this.outbox.isEmpty || this.socket.bufferedBytes() > this.limits.coalesceAboveBytes)
-    ) {
+    const buffered = this.socket.bufferedBytes();
+    if (frame.type === 'token' && (!this.outbox.isEmpty || buffered > this.limits.coalesceAboveBytes)) {
       this.outbox.add(frame);
-    } else {
-      // Held tokens go first, so that no frame overtakes the tokens before it.
-      if (!this.outbox.isEmpty) this.flush();
-      this.socket.send(encodeServerFrame(frame));
+      this.enforceBufferLimit(buffered);
+      return;
     }
-    this.enforceBufferLimit();
+    // Held tokens go first, so that no frame overtakes the tokens before it.
+    if (!this.outbox.isEmpty) this.flush();
+    this.socket.send(encodeServerFrame(frame));
+    // A frame sent while others wait may have queued behind them: check again.
+    if (buffered > 0) this.enforceBufferLimit(this.socket.bufferedBytes());
   }
 
   /** Sends the held token frames (when the socket drains, or before any other frame). */
@@ -68,8 +70,8 @@ export class Connection {
     this.socket.close(code, reason);
   }
 
-  private enforceBufferLimit(): void {
-    if (this.tooSlow || this.socket.bufferedBytes() + this.outbox.bytes <= this.limits.maxBufferedBytes) return;
+  private enforceBufferLimit(buffered: number): void {
+    if (this.tooSlow || buffered + this.outbox.bytes <= this.limits.maxBufferedBytes) return;
     this.tooSlow = true;
     this.outbox.take();
     this.close(CloseCodes.SlowConsumer);
@@ -142,10 +144,16 @@ export class Connection {
         this.following.delete(genId);
         this.flushAcks(genId, event.outcome.usage.completionTokens);
         this.send({ type: 'generation.done', genId, ...event.outcome });
+        this.sendAfterDone();
         return;
       default:
         event satisfies never;
     }
+  }
+
+  private sendAfterDone(): void {
+    const frame = this.limits.afterDone?.(this);
+    if (frame !== undefined) this.send(frame);
   }
 
   private flushAcks(genId: string, completionTokens: number): void {

@@ -32,6 +32,8 @@ export class Gateway implements SocketHandlers<Identity> {
   private readonly connections = new Map<SocketHandle<Identity>, Connection>();
   private ctx: ServerContext | undefined;
   private shuttingDown = false;
+  /** Generations whose client left, waiting out the resume grace period. */
+  private readonly orphanTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly auth: GatewayAuth,
@@ -75,6 +77,7 @@ export class Gateway implements SocketHandlers<Identity> {
       coalesceAboveBytes: ctx.config.coalesceAboveBytes,
       maxBufferedBytes: ctx.config.maxBackpressureBytes,
       onError: (code) => ctx.metrics.countError(code),
+      afterDone: ({ identity }) => ({ type: 'rate_limits', limits: ctx.limiter.snapshot(identity.clientKey) }),
     });
     this.connections.set(socket, connection);
     const { keyName } = connection.identity;
@@ -143,6 +146,12 @@ export class Gateway implements SocketHandlers<Identity> {
     ctx.log.info({ connectionId: connection.id, code, orphans: orphans.length }, 'connection closed');
   }
 
+  /** Someone follows the generation again: its grace period no longer runs. */
+  private adopt(genId: string): void {
+    clearTimeout(this.orphanTimers.get(genId));
+    this.orphanTimers.delete(genId);
+  }
+
   /**
    * A generation whose client left goes on for the resume grace period, buffered, in case the
    * client comes back; then, unless someone resumed it, it is cancelled and its sequence freed.
@@ -153,11 +162,14 @@ export class Gateway implements SocketHandlers<Identity> {
       ctx.scheduler.cancel(genId, 'abandoned');
       return;
     }
+    clearTimeout(this.orphanTimers.get(genId));
     const timer = setTimeout(() => {
+      this.orphanTimers.delete(genId);
       const followed = [...this.connections.values()].some((connection) => connection.isFollowing(genId));
       if (!followed) ctx.scheduler.cancel(genId, 'abandoned');
     }, graceMs);
     timer.unref();
+    this.orphanTimers.set(genId, timer);
   }
 
   /** Tells every client the server is stopping and stops accepting new connections. */
@@ -185,6 +197,7 @@ export class Gateway implements SocketHandlers<Identity> {
         break;
       case 'generation.resume':
         resumeGeneration(ctx, connection, frame);
+        if (connection.isFollowing(frame.genId)) this.adopt(frame.genId);
         break;
       case 'ping':
         connection.send({ type: 'pong', id: frame.id });

@@ -33,6 +33,8 @@ export type GenerationInput = {
   clientKey: string;
   /** Defaults to 'chat'. */
   format?: PromptFormat;
+  /** Kept after it ends, for already_done acks and resume; HTTP requests cannot resume. Defaults to true. */
+  replayable?: boolean;
   messages: readonly ChatMessage[];
   params: SamplingParams;
 };
@@ -46,7 +48,9 @@ export class Generation {
   readonly sessionId: string;
   readonly clientKey: string;
   readonly format: PromptFormat;
-  readonly messages: readonly ChatMessage[];
+  readonly replayable: boolean;
+  /** The prompt; let go of once the generation ends, since a finished one may be kept a while. */
+  messages: readonly ChatMessage[];
   readonly params: SamplingParams;
   readonly abortController = new AbortController();
   readonly createdAt = performance.now();
@@ -65,6 +69,7 @@ export class Generation {
     this.sessionId = input.sessionId;
     this.clientKey = input.clientKey;
     this.format = input.format ?? 'chat';
+    this.replayable = input.replayable ?? true;
     this.messages = input.messages;
     this.params = input.params;
   }
@@ -120,6 +125,7 @@ export class Generation {
     if (this.state === 'done') return;
     this.state = 'done';
     this.outcome = outcome;
+    this.messages = [];
     this.emit({ kind: 'done', outcome });
     this.listeners.clear();
   }

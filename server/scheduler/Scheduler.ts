@@ -55,7 +55,7 @@ export class Scheduler {
   ) {
     this.waiting = new WaitQueue(options.policy);
     this.slots = new SlotTable(engine.info.sequences);
-    this.finished = new LRUCache({ max: FINISHED_KEPT, ttl: Math.max(1, options.keepFinishedMs) });
+    this.finished = new LRUCache({ max: FINISHED_KEPT, ttl: Math.max(1, options.keepFinishedMs), ttlAutopurge: true });
   }
 
   get runningCount(): number {
@@ -179,7 +179,7 @@ export class Scheduler {
       ...(error === undefined ? {} : { error }),
     });
     // An abandoned generation is gone for good: a late resume gets not_found.
-    if (generation.stopCause !== 'abandoned') this.finished.set(generation.id, generation);
+    if (generation.stopCause !== 'abandoned' && generation.replayable) this.finished.set(generation.id, generation);
   }
 
   private concludeWithError(generation: Generation, error: unknown): void {

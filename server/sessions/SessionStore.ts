@@ -22,6 +22,8 @@ export class SessionStore {
       max: options.maxSessions,
       ttl: options.ttlMs,
       updateAgeOnGet: true,
+      // Expired sessions leave on their own, so their budget (sessions per key) is given back.
+      ttlAutopurge: true,
       dispose: (session) => options.onForget?.(session),
     });
   }

@@ -133,3 +133,21 @@ describe('API keys and browser tickets', () => {
     for (const secret of [KEY_A, KEY_B, ticket, 'turnips']) expect(logs).not.toContain(secret);
   });
 });
+
+describe('open mode (no keys)', () => {
+  it('refuses requests whose Host or Origin is not loopback, as a DNS-rebinding page would send', async () => {
+    const harness = await startTestServer();
+    const rebound = { host: 'evil.example:8080', origin: 'http://evil.example:8080' };
+    const refused = await refusedUpgrade(harness.wsUrl, [PROTOCOL_VERSION], rebound);
+    expect(refused).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+    const api = await fetch(`${harness.httpUrl}/v1/completions`, {
+      method: 'POST',
+      headers: rebound,
+      body: '{"prompt":"hi"}',
+    });
+    expect(api.status).toBe(403);
+    const local = await TestClient.connect(harness.wsUrl);
+    await local.close();
+    await harness.stop();
+  });
+});

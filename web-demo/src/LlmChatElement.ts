@@ -129,7 +129,10 @@ export class LlmChatElement extends HTMLElement {
     const switched = this.sessionId !== sessionId;
     this.sessionId = sessionId;
     this.renderConversationList();
-    if (this.running?.genId !== undefined && !switched) {
+    if (this.running !== undefined && this.running.genId === undefined) {
+      // The connection dropped before the server named the answer: it cannot be resumed.
+      this.interrupt();
+    } else if (this.running?.genId !== undefined && !switched) {
       // Back after a dropped connection: continue the answer from its last token.
       this.connection?.send({
         type: 'generation.resume',
@@ -170,7 +173,8 @@ export class LlmChatElement extends HTMLElement {
 
   private onError(frame: Extract<ServerFrame, { type: 'error' }>): void {
     if (frame.id?.startsWith('reattach-')) {
-      // The conversation expired on the server: start a new one.
+      // The conversation expired on the server (or the server restarted): start a new one.
+      this.interrupt();
       this.store.forget(frame.id.slice('reattach-'.length));
       this.sessionId = undefined;
       this.store.clearCurrent();
@@ -183,6 +187,14 @@ export class LlmChatElement extends HTMLElement {
       this.setBusy(false);
     }
     this.status(describeError(frame), true);
+  }
+
+  /** Gives up on the running answer, leaving a note, so the widget is usable again. */
+  private interrupt(): void {
+    if (this.running === undefined) return;
+    this.running.view.note('The answer was interrupted.');
+    this.running = undefined;
+    this.setBusy(false);
   }
 
   private send(): void {
@@ -259,12 +271,7 @@ export class LlmChatElement extends HTMLElement {
     this.$<HTMLSelectElement>('.conversations').addEventListener('change', (event) => {
       const chosen = this.store.list().find((c) => c.sessionId === (event.target as HTMLSelectElement).value);
       if (chosen === undefined || this.running !== undefined) return;
-      this.connection?.send({
-        type: 'session.open',
-        id: `reattach-${chosen.sessionId}`,
-        sessionId: chosen.sessionId,
-        resumeToken: chosen.resumeToken,
-      });
+      this.requestSession(chosen);
     });
   }
 

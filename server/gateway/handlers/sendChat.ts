@@ -56,16 +56,15 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
     return;
   }
   session.activeGenId = generation.id;
-  generation.subscribe((event) => {
-    if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
-  });
-  connection.follow(generation, frame.id);
+  // Before the connection's own listener: the history and the budget are settled when the
+  // client reads generation.done (and the rate_limits frame after it).
   generation.subscribe((event) => {
     if (event.kind !== 'done') return;
+    session.endTurn(frame.content, generation.contentText());
     const { promptTokens, completionTokens } = event.outcome.usage;
     ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
-    connection.send({ type: 'rate_limits', limits: ctx.limiter.snapshot(clientKey) });
   });
+  connection.follow(generation, frame.id);
   ctx.scheduler.pump();
 }
 

@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
 import type { ErrorCode } from '../../../protocol/index.js';
 import { type ApiKeys, bearerToken } from '../../auth/ApiKeys.js';
+import { isLoopbackRequest } from '../../auth/loopbackOnly.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
 import type { ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
@@ -51,7 +52,10 @@ export async function handleCompletion(
   }
   const clientKey = clientKeyOf(deps.keys, request);
   if (clientKey === undefined) {
-    fail({ status: 401, code: 'unauthorized', message: 'Send Authorization: Bearer <API key>' });
+    const message = deps.keys.enabled
+      ? 'Send Authorization: Bearer <API key>'
+      : 'Without API keys only loopback hosts may call the API';
+    fail({ status: deps.keys.enabled ? 401 : 403, code: deps.keys.enabled ? 'unauthorized' : 'forbidden', message });
     return;
   }
   const body = await readJson(response, ctx.config.maxFrameBytes * 16);
@@ -72,6 +76,7 @@ export async function handleCompletion(
       sessionId: `http_${id}`,
       clientKey,
       format: kind,
+      replayable: false,
       messages: parsed.messages,
       params: parsed.params,
     });
@@ -162,7 +167,7 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
 }
 
 function clientKeyOf(keys: ApiKeys, request: HttpRequest): string | undefined {
-  if (!keys.enabled) return 'http:open';
+  if (!keys.enabled) return isLoopbackRequest(request.headers) ? 'http:open' : undefined;
   const keyName = keys.verify(bearerToken(request.headers.authorization) ?? '');
   return keyName === undefined ? undefined : `key:${keyName}`;
 }
