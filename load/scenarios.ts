@@ -103,9 +103,10 @@ async function runScenario(
       return;
     }
     case 'idle':
-      while (!ctx.stopped()) {
-        await sleep(Math.min(20_000, 250 + ctx.random() * 250));
-        user.ping();
+      // Holds the connection, with an application ping every 30 s (the server pings too).
+      for (let second = 1; !ctx.stopped(); second++) {
+        await sleep(1000);
+        if (second % 30 === 0) user.ping();
       }
       return;
     case 'burst': {

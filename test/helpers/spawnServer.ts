@@ -27,6 +27,8 @@ export function spawnServer(
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       output.push(line);
+      // Long runs (soak, scale) log a lot: keep the recent lines only.
+      if (output.length > 2000) output.splice(0, 1000);
       for (const listener of listeners) listener(line);
     });
   }

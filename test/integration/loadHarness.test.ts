@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoadReport } from '../../load/report/LoadReport.js';
+import { startTestServer } from '../helpers/startTestServer.js';
+
+const run = promisify(execFile);
+
+describe('the load harness', () => {
+  let harness: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    harness = await startTestServer({ maxConcurrent: 4 });
+  });
+  afterAll(() => harness.stop());
+
+  async function load(args: string[]) {
+    const dir = mkdtempSync(join(tmpdir(), 'load-'));
+    const json = join(dir, 'report.json');
+    const html = join(dir, 'report.html');
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'load/cli.ts', ...args, '--json', json, '--html', html],
+      { timeout: 30_000 },
+    );
+    return { stdout, report: JSON.parse(readFileSync(json, 'utf8')) as LoadReport, html: readFileSync(html, 'utf8') };
+  }
+
+  it('runs a mixed WebSocket load for a bounded time and reports latencies, finishes, resumes and errors', async () => {
+    const { stdout, report, html } = await load([
+      '--url',
+      harness.wsUrl,
+      '--connections',
+      '6',
+      '--duration',
+      '3s',
+      '--scenario',
+      'mixed',
+      '--mix',
+      'chat=2,cancel=1,reconnect=1',
+      '--max-tokens',
+      '24',
+    ]);
+    expect(report.durationS).toBeLessThan(8);
+    expect(report.requests).toBeGreaterThan(5);
+    expect(report.tokens).toBeGreaterThan(50);
+    expect(report.latencies.ttft.count).toBeGreaterThan(0);
+    expect(report.latencies.itl.p50).toBeGreaterThan(0);
+    expect(report.connectionFailures).toBe(0);
+    expect(report.errors).toEqual({});
+    expect(report.series.length).toBeGreaterThanOrEqual(2);
+    expect(stdout).toContain('| time to first token |');
+    expect(html).toContain('<svg');
+    expect(html).not.toContain('<script');
+  });
+
+  it('drives the OpenAI-compatible endpoint with openai-sse, and compares two runs', async () => {
+    const sse = await load([
+      '--url',
+      `${harness.httpUrl}/v1`,
+      '--target',
+      'openai-sse',
+      '--connections',
+      '3',
+      '--duration',
+      '2s',
+      '--max-tokens',
+      '16',
+    ]);
+    expect(sse.report.requests).toBeGreaterThan(2);
+    expect(sse.report.latencies.ttft.count).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'cmp-'));
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(sse.report));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(sse.report));
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      'load/cli.ts',
+      '--compare',
+      join(dir, 'a.json'),
+      join(dir, 'b.json'),
+    ]);
+    expect(stdout).toMatch(/\| tokens\/s \| \d+ \| \d+ \| 1\.00 \|/);
+  });
+});
