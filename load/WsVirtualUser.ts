@@ -9,7 +9,7 @@ export type TurnHooks = {
   onTokens?: (seq: number, user: WsVirtualUser, genId: string) => void;
 };
 
-export type TurnResult = { finish: string; tokens: number } | { error: string };
+export type TurnResult = { finish: string; tokens: number } | { error: string; retryAfterMs?: number };
 
 /** One simulated user on its own WebSocket, measuring what it sees. */
 export class WsVirtualUser {
@@ -98,7 +98,9 @@ export class WsVirtualUser {
     if (done === undefined) return { error: 'connection_lost' };
     if (done.type === 'error') {
       this.recorder.error(done.code);
-      return { error: done.code };
+      return done.retryAfterMs === undefined
+        ? { error: done.code }
+        : { error: done.code, retryAfterMs: done.retryAfterMs };
     }
     if (done.type !== 'generation.done') return { error: 'unexpected' };
     this.recorder.record('e2e', performance.now() - sentAt);

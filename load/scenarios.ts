@@ -47,7 +47,8 @@ async function runScenario(
         await ctx.pace();
         const result = await user.turn(prompt(), params);
         if ('error' in result) {
-          await backOff(result.error);
+          // A well-behaved client waits as long as the server asked before it tries again.
+          if (result.retryAfterMs !== undefined) await sleep(Math.min(result.retryAfterMs, 10_000));
           return;
         }
       }
@@ -119,10 +120,6 @@ async function runScenario(
     }
     default:
       scenario satisfies never;
-  }
-
-  function backOff(code: string): Promise<unknown> {
-    return code === 'queue_full' || code === 'rate_limited' ? sleep(500) : Promise.resolve();
   }
 }
 
