@@ -115,4 +115,19 @@ describe.skipIf(!hasChromium)('the <llm-chat> widget in Chromium', () => {
     await screenshot(page, 'restored');
     await page.close();
   });
+
+  it("switches between this browser's conversations from the list", async () => {
+    const chat = await openNewChat();
+    await chat.settings(0, 10);
+    await chat.send('A red ball');
+    await chat.waitAnswered();
+    await page.locator('llm-chat select.conversations').selectOption({ label: 'Tell me about a cat' });
+    await chat.user.filter({ hasText: 'Tell me about a cat' }).waitFor();
+    expect(await chat.user.allTextContents()).toEqual(['Tell me about a cat']);
+    await page.locator('llm-chat select.conversations').selectOption({ label: 'A red ball' });
+    await chat.user.filter({ hasText: 'A red ball' }).waitFor();
+    expect(await chat.user.allTextContents()).toEqual(['A red ball']);
+    await screenshot(page, 'switched');
+    await page.close();
+  });
 });
