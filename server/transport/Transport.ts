@@ -54,6 +54,8 @@ export interface HttpResponse {
   writeHead(status: number, headers: Readonly<Record<string, string>>): void;
   /** Writes part of a streamed body; false means the client is reading slowly. */
   write(chunk: string): boolean;
+  /** Bytes of the streamed body written but not yet taken by the client (roughly). */
+  readonly backlogBytes: number;
   end(body?: string | Buffer): void;
 }
 

@@ -154,6 +154,7 @@ class UwsSocket<A> implements SocketHandle<A> {
 class UwsHttpResponse implements HttpResponse {
   private isAborted = false;
   private finished = false;
+  private backlog = 0;
   private abortHandlers: Array<() => void> = [];
   private bodyChunks: Buffer[] = [];
   private bodyWaiter: { resolve: (body: Buffer) => void; reject: (error: Error) => void } | undefined;
@@ -211,7 +212,21 @@ class UwsHttpResponse implements HttpResponse {
     this.res.cork(() => {
       ok = this.res.write(chunk);
     });
+    if (!ok) {
+      // uWS keeps what the socket did not take; count it until the socket is writable again.
+      if (this.backlog === 0) {
+        this.res.onWritable(() => {
+          this.backlog = 0;
+          return true;
+        });
+      }
+      this.backlog += Buffer.byteLength(chunk);
+    }
     return ok;
+  }
+
+  get backlogBytes(): number {
+    return this.backlog;
   }
 
   end(body?: string | Buffer): void {

@@ -191,6 +191,10 @@ class NodeHttpResponse implements HttpResponse {
     return this.isAborted ? false : this.res.write(chunk);
   }
 
+  get backlogBytes(): number {
+    return this.res.writableLength;
+  }
+
   end(body?: string | Buffer): void {
     if (!this.isAborted && !this.res.writableEnded) this.res.end(body);
   }

@@ -98,14 +98,28 @@ export async function handleCompletion(
     model: ctx.engineInfo.modelName,
     kind,
   };
-  if (parsed.stream) streamAnswer(generation, head, parsed.includeUsage, response);
-  else sendAnswer(generation, head, response);
+  if (parsed.stream) {
+    streamAnswer(generation, head, parsed.includeUsage, response, () => {
+      // A reader this slow would make the server hold the whole answer: stop, as on the WebSocket path.
+      if (response.backlogBytes <= ctx.config.maxBackpressureBytes) return;
+      ctx.scheduler.cancel(generation.id);
+      response.end();
+    });
+  } else sendAnswer(generation, head, response);
   ctx.scheduler.pump();
 }
 
 /** Server-Sent Events: one `data:` line per chunk, a last chunk with the finish reason, then `[DONE]`. */
-function streamAnswer(generation: Generation, head: ResponseHead, includeUsage: boolean, response: HttpResponse): void {
-  const write = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
+function streamAnswer(
+  generation: Generation,
+  head: ResponseHead,
+  includeUsage: boolean,
+  response: HttpResponse,
+  checkBacklog: () => void,
+): void {
+  const write = (payload: unknown) => {
+    if (!response.write(`data: ${JSON.stringify(payload)}\n\n`)) checkBacklog();
+  };
   let started = false;
   const start = () => {
     if (started) return;
