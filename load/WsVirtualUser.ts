@@ -65,6 +65,14 @@ export class WsVirtualUser {
     return true;
   }
 
+  /** Leaves the current session, so the connection can open another (each holds a bounded number). */
+  async closeSession(): Promise<void> {
+    if (this.sessionId === undefined || !this.open) return;
+    const id = `close-${++this.requests}`;
+    await this.request({ type: 'session.close', id, sessionId: this.sessionId }, (f) => 'id' in f && f.id === id);
+    this.sessionId = undefined;
+  }
+
   /** One chat turn, measured from send to generation.done. */
   async turn(content: string, params: GenerationParams, hooks: TurnHooks = {}): Promise<TurnResult> {
     const id = `chat-${++this.requests}`;

@@ -24,6 +24,7 @@ export async function runWsUser(ctx: RunContext, index: number): Promise<void> {
       const scenario = options.scenario === 'mixed' ? pick(options.mix, ctx.random) : options.scenario;
       if (!user.open && !(await user.connect())) return;
       await runScenario(scenario, user, ctx, index);
+      await user.closeSession();
       if (options.thinkMs > 0) await sleep(options.thinkMs);
     }
   } finally {

@@ -30,6 +30,13 @@ export const SessionOpen = z.object({
   system: z.string().optional(),
 });
 
+/** Leaves a session on this connection (it stays reattachable elsewhere until it expires). */
+export const SessionClose = z.object({
+  type: z.literal('session.close'),
+  id: RequestId,
+  sessionId: ServerId,
+});
+
 export const ChatSend = z.object({
   type: z.literal('chat.send'),
   id: RequestId,
@@ -59,6 +66,7 @@ export const Ping = z.object({
 
 export const ClientFrame = z.discriminatedUnion('type', [
   SessionOpen,
+  SessionClose,
   ChatSend,
   GenerationCancel,
   GenerationResume,
@@ -68,6 +76,7 @@ export const ClientFrame = z.discriminatedUnion('type', [
 export type GenerationParams = z.infer<typeof GenerationParams>;
 export type ReasoningLevel = z.infer<typeof ReasoningLevel>;
 export type SessionOpen = z.infer<typeof SessionOpen>;
+export type SessionClose = z.infer<typeof SessionClose>;
 export type ChatSend = z.infer<typeof ChatSend>;
 export type GenerationCancel = z.infer<typeof GenerationCancel>;
 export type GenerationResume = z.infer<typeof GenerationResume>;

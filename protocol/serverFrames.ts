@@ -39,6 +39,12 @@ export const SessionOpened = z.object({
   history: z.array(HistoryMessage),
 });
 
+export const SessionClosed = z.object({
+  type: z.literal('session.closed'),
+  id: RequestId,
+  sessionId: z.string(),
+});
+
 export const GenerationQueued = z.object({
   type: z.literal('generation.queued'),
   id: RequestId,
@@ -128,6 +134,7 @@ export const ServerNotice = z.object({
 export const ServerFrame = z.discriminatedUnion('type', [
   Welcome,
   SessionOpened,
+  SessionClosed,
   GenerationQueued,
   GenerationStarted,
   Token,
@@ -144,6 +151,7 @@ export type FinishReason = z.infer<typeof FinishReason>;
 export type HistoryMessage = z.infer<typeof HistoryMessage>;
 export type Welcome = z.infer<typeof Welcome>;
 export type SessionOpened = z.infer<typeof SessionOpened>;
+export type SessionClosed = z.infer<typeof SessionClosed>;
 export type GenerationQueued = z.infer<typeof GenerationQueued>;
 export type GenerationStarted = z.infer<typeof GenerationStarted>;
 export type Token = z.infer<typeof Token>;

@@ -189,6 +189,12 @@ export class Gateway implements SocketHandlers<Identity> {
       case 'session.open':
         openSession(ctx, connection, frame);
         break;
+      case 'session.close':
+        // Frees the connection's place for another session; a running answer goes on.
+        if (!connection.sessions.delete(frame.sessionId)) {
+          connection.sendError('not_found', 'No such session on this connection', { id: frame.id });
+        } else connection.send({ type: 'session.closed', id: frame.id, sessionId: frame.sessionId });
+        break;
       case 'chat.send':
         sendChat(ctx, connection, frame);
         break;

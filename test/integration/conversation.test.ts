@@ -92,6 +92,24 @@ describe('sessions and turns', () => {
   });
 });
 
+describe('sessions per connection', () => {
+  it('refuses a session past maxSessionsPerConnection, and frees the place on session.close', async () => {
+    const harness = await startTestServer({ maxSessionsPerConnection: 2 });
+    const client = await TestClient.connect(harness.wsUrl);
+    const first = await openSession(client);
+    await openSession(client);
+    client.send({ type: 'session.open', id: 'third' });
+    expect(await client.next('error', (f) => f.id === 'third')).toMatchObject({ code: 'forbidden' });
+    client.send({ type: 'session.close', id: 'close', sessionId: first.sessionId });
+    expect(await client.next('session.closed', (f) => f.id === 'close')).toMatchObject({ sessionId: first.sessionId });
+    client.send({ type: 'chat.send', id: 'closed-one', sessionId: first.sessionId, content: 'hi' });
+    expect(await client.next('error', (f) => f.id === 'closed-one')).toMatchObject({ code: 'not_found' });
+    await openSession(client);
+    await client.close();
+    await harness.stop();
+  });
+});
+
 async function reattach(client: TestClient, sessionId: string, resumeToken: string) {
   const id = `reattach-${sessionId}-${Math.random()}`;
   client.send({ type: 'session.open', id, sessionId, resumeToken });

@@ -91,6 +91,7 @@ export class LlmChatElement extends HTMLElement {
         return;
       case 'pong':
       case 'rate_limits':
+      case 'session.closed':
         return;
       default:
         frame satisfies never;
