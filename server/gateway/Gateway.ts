@@ -136,6 +136,8 @@ export class Gateway implements SocketHandlers<Identity> {
     if (connection === undefined) return;
     this.connections.delete(socket);
     this.limiter.releaseConnection(connection.identity.clientKey);
+    // In open mode the budget was this connection's own; with keys it is the key's, and stays.
+    if (connection.identity.keyName === undefined) this.limiter.forget(connection.identity.clientKey);
     const ctx = this.ctx;
     if (ctx === undefined) return;
     const orphans = connection.detach();

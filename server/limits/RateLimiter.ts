@@ -58,8 +58,13 @@ export class RateLimiter {
   }
 
   releaseSession(clientKey: string): void {
-    const usage = this.usage(clientKey);
-    usage.sessions = Math.max(0, usage.sessions - 1);
+    const usage = this.clients.get(clientKey);
+    if (usage !== undefined) usage.sessions = Math.max(0, usage.sessions - 1);
+  }
+
+  /** Drops a client that will not come back (an open-mode connection that closed). */
+  forget(clientKey: string): void {
+    this.clients.delete(clientKey);
   }
 
   /** Admits a generation, reserving `estimatedTokens`; returns the refusal instead when over a limit. */
