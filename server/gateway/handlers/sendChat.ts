@@ -1,9 +1,7 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend } from '../../../protocol/index.js';
-import type { ChatMessage } from '../../engine/Engine.js';
+import { admitGeneration } from '../../admitGeneration.js';
 import type { ServerContext } from '../../ServerContext.js';
-import type { Generation } from '../../scheduler/Generation.js';
-import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import type { Connection } from '../Connection.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
@@ -31,44 +29,24 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
     connection.sendError('bad_frame', `params.maxTokens may be at most ${config.maxTokens}`, { id: frame.id });
     return;
   }
-  const messages = session.promptWith(frame.content);
-  const reservedTokens = estimateTokens(messages) + maxTokens;
-  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
-  if (refusal !== undefined) {
-    connection.sendError('rate_limited', refusal.message, { id: frame.id, retryAfterMs: refusal.retryAfterMs });
+  const admission = admitGeneration(ctx, {
+    id: `g_${nanoid(16)}`,
+    sessionId: session.id,
+    clientKey,
+    messages: session.promptWith(frame.content),
+    params: { ...frame.params, maxTokens },
+  });
+  if (!admission.ok) {
+    const { code, message, retryAfterMs } = admission;
+    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
     return;
   }
-  let generation: Generation;
-  try {
-    generation = ctx.scheduler.submit({
-      id: `g_${nanoid(16)}`,
-      sessionId: session.id,
-      clientKey,
-      messages,
-      params: { ...frame.params, maxTokens },
-    });
-  } catch (error) {
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
-    if (!(error instanceof SchedulerRefusal)) throw error;
-    const details =
-      error.retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs: error.retryAfterMs };
-    connection.sendError(error.code, error.message, details);
-    return;
-  }
+  const { generation } = admission;
   session.activeGenId = generation.id;
-  // Before the connection's own listener: the history and the budget are settled when the
-  // client reads generation.done (and the rate_limits frame after it).
+  // Before the connection's own listener: the history is recorded when the client reads generation.done.
   generation.subscribe((event) => {
-    if (event.kind !== 'done') return;
-    session.endTurn(frame.content, generation.contentText());
-    const { promptTokens, completionTokens } = event.outcome.usage;
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+    if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
   });
   connection.follow(generation, frame.id);
   ctx.scheduler.pump();
-}
-
-/** A generous guess before tokenizing: about three characters a token. */
-function estimateTokens(messages: readonly ChatMessage[]): number {
-  return Math.ceil(messages.reduce((sum, message) => sum + message.content.length, 0) / 3);
 }

@@ -1,11 +1,11 @@
 import { nanoid } from 'nanoid';
 import type { ErrorCode } from '../../../protocol/index.js';
+import { admitGeneration } from '../../admitGeneration.js';
 import { type ApiKeys, bearerToken } from '../../auth/ApiKeys.js';
 import { isLoopbackRequest } from '../../auth/loopbackOnly.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
 import type { ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
-import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import { type HttpRequest, type HttpResponse, PayloadTooLargeError } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
 import { sendJson } from '../sendJson.js';
@@ -63,35 +63,27 @@ export async function handleCompletion(
   const parsed = parseRequest(ctx, kind, body.value);
   if ('status' in parsed) return fail(parsed);
 
-  const reservedTokens =
-    Math.ceil(parsed.messages.reduce((sum, m) => sum + m.content.length, 0) / 3) + parsed.params.maxTokens;
-  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
-  if (refusal !== undefined)
-    return fail({ status: 429, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs });
-  let generation: Generation;
   const id = nanoid(16);
-  try {
-    generation = ctx.scheduler.submit({
-      id: `g_${id}`,
-      sessionId: `http_${id}`,
-      clientKey,
-      format: kind,
-      replayable: false,
-      messages: parsed.messages,
-      params: parsed.params,
-    });
-  } catch (error) {
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
-    if (!(error instanceof SchedulerRefusal)) throw error;
-    const status = error.code === 'queue_full' ? 429 : 503;
-    return fail({ status, code: error.code, message: error.message, retryAfterMs: error.retryAfterMs ?? 1000 });
-  }
-  response.onAborted(() => ctx.scheduler.cancel(generation.id));
-  generation.subscribe((event) => {
-    if (event.kind !== 'done') return;
-    const { promptTokens, completionTokens } = event.outcome.usage;
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+  const admission = admitGeneration(ctx, {
+    id: `g_${id}`,
+    sessionId: `http_${id}`,
+    clientKey,
+    format: kind,
+    replayable: false,
+    messages: parsed.messages,
+    params: parsed.params,
   });
+  if (!admission.ok) {
+    const status = admission.code === 'shutting_down' ? 503 : 429;
+    return fail({
+      status,
+      code: admission.code,
+      message: admission.message,
+      retryAfterMs: admission.retryAfterMs ?? 1000,
+    });
+  }
+  const { generation } = admission;
+  response.onAborted(() => ctx.scheduler.cancel(generation.id));
   const head: ResponseHead = {
     id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`,
     created: Math.floor(Date.now() / 1000),

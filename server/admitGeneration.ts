@@ -1,0 +1,47 @@
+import type { ErrorCode } from '../protocol/index.js';
+import type { ChatMessage } from './engine/Engine.js';
+import type { ServerContext } from './ServerContext.js';
+import type { Generation, GenerationInput } from './scheduler/Generation.js';
+import { SchedulerRefusal } from './scheduler/Scheduler.js';
+
+export type Admission =
+  | { ok: true; generation: Generation }
+  | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
+
+/**
+ * The one door to the scheduler, for WebSocket and HTTP alike: checks the client's rate limits,
+ * reserves its tokens, queues the generation, and settles the reservation with the real usage
+ * when it ends. The caller still calls `scheduler.pump()` once its own listeners are on.
+ */
+export function admitGeneration(ctx: ServerContext, input: GenerationInput): Admission {
+  const { clientKey } = input;
+  const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
+  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
+  if (refusal !== undefined) {
+    return { ok: false, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs };
+  }
+  let generation: Generation;
+  try {
+    generation = ctx.scheduler.submit(input);
+  } catch (error) {
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
+    if (!(error instanceof SchedulerRefusal)) throw error;
+    return {
+      ok: false,
+      code: error.code,
+      message: error.message,
+      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    };
+  }
+  generation.subscribe((event) => {
+    if (event.kind !== 'done') return;
+    const { promptTokens, completionTokens } = event.outcome.usage;
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+  });
+  return { ok: true, generation };
+}
+
+/** A generous guess before tokenizing: about three characters a token. */
+function estimateTokens(messages: readonly ChatMessage[]): number {
+  return Math.ceil(messages.reduce((sum, message) => sum + message.content.length, 0) / 3);
+}
