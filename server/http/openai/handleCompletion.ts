@@ -133,12 +133,7 @@ function streamAnswer(
     if (event.kind !== 'done') return;
     const { outcome } = event;
     if (!started && outcome.error !== undefined) {
-      sendOpenAiError(
-        response,
-        outcome.error.code === 'context_overflow' ? 400 : 500,
-        outcome.error.code,
-        outcome.error.message,
-      );
+      sendFailedOutcome(response, outcome.error);
       return;
     }
     start();
@@ -155,12 +150,7 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
     if (event.kind !== 'done') return;
     const { outcome } = event;
     if (outcome.error !== undefined) {
-      sendOpenAiError(
-        response,
-        outcome.error.code === 'context_overflow' ? 400 : 500,
-        outcome.error.code,
-        outcome.error.message,
-      );
+      sendFailedOutcome(response, outcome.error);
       return;
     }
     const reasoning = generation
@@ -170,6 +160,11 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
       .join('');
     sendJson(response, 200, completionOf(head, generation.contentText(), reasoning, outcome));
   });
+}
+
+/** A generation that failed before any answer: the prompt's fault (400) or the engine's (500). */
+function sendFailedOutcome(response: HttpResponse, error: { code: ErrorCode; message: string }): void {
+  sendOpenAiError(response, error.code === 'context_overflow' ? 400 : 500, error.code, error.message);
 }
 
 function clientKeyOf(keys: ApiKeys, request: HttpRequest): string | undefined {
