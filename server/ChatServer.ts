@@ -39,6 +39,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let scheduler: Scheduler | undefined;
   let context: ServerContext | undefined;
   const keys = ApiKeys.load(config.apiKeys, config.apiKeysFile);
+  keys.assertSafeToListen(config.host);
   const tickets = new TicketStore(config.ticketTtlMs);
   const limiter = new RateLimiter({
     connections: config.maxConnectionsPerKey,

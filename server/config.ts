@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { QUEUE_POLICY_NAMES } from './scheduler/policies/resolveQueuePolicy.js';
 
-const DEFAULT_MODEL = 'hf:ggml-org/tiny-llamas/stories260K.gguf';
+/** The tiny model committed with the project (models/README.md), so a fresh clone serves offline. */
+export const EMBEDDED_MODEL_PATH = resolve(import.meta.dirname, '..', 'models', 'stories260K.gguf');
 
 /**
  * Every setting of the server, validated once at start. Each field can be given as a flag
@@ -18,8 +19,11 @@ export const ConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   /** A local .gguf file; wins over `model`. */
   modelPath: z.string().optional(),
-  /** An `hf:` URI or URL, downloaded once into `modelCacheDir`. Defaults to the 1.2 MB demo model. */
-  model: z.string().default(DEFAULT_MODEL),
+  /**
+   * A local .gguf path, or an `hf:` URI or URL downloaded once into `modelCacheDir`. Defaults to
+   * the 1.2 MB model committed in models/.
+   */
+  model: z.string().default(EMBEDDED_MODEL_PATH),
   /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */
   modelCacheDir: z.string().default(join(homedir(), '.cache', 'llm-chat-server', 'models')),
   /** GPU backend: auto picks Metal, CUDA or Vulkan when present. Defaults to `auto`. */
@@ -141,7 +145,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(ConfigSchema.shape)) {
     const fromEnv = env[toEnvName(key)];
-    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
+    // An empty variable reads as unset, except a key setting: that must never mean "run open".
+    if (fromEnv !== undefined && (fromEnv !== '' || KEY_SETTINGS.has(key))) raw[key] = fromEnv;
   }
   Object.assign(raw, parseFlags(argv));
   const parsed = ConfigSchema.safeParse(raw);
@@ -149,26 +154,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  if (runsOpen(parsed.data) && !isLoopback(parsed.data.host)) {
-    throw new ConfigError(
-      `Refusing to listen on ${parsed.data.host} without API keys: anyone could use the model. ` +
-        'Set API_KEYS or API_KEYS_FILE, or listen on 127.0.0.1.',
-    );
-  }
   return parsed.data;
 }
 
+const KEY_SETTINGS = new Set(['apiKeys', 'apiKeysFile']);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
-}
-
-/** True when no API keys are configured: everyone on the loopback interface may connect. */
-export function runsOpen(config: Pick<Config, 'apiKeys' | 'apiKeysFile'>): boolean {
-  return (config.apiKeys ?? '').trim() === '' && config.apiKeysFile === undefined;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function parseFlags(argv: readonly string[]): Record<string, string> {

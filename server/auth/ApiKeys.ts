@@ -19,20 +19,40 @@ type StoredKey = { name: string; hash: Buffer };
 export class ApiKeys {
   private constructor(private readonly keys: readonly StoredKey[]) {}
 
-  /** From `API_KEYS` (comma-separated secrets, named key-1, key-2, …) and/or a JSON key file. */
+  /**
+   * From `API_KEYS` (comma-separated secrets, named key-1, key-2, …) and/or a JSON key file. A
+   * setting that is given but holds no key is a ConfigError: it must never fall back to open mode.
+   */
   static load(inline: string | undefined, file: string | undefined): ApiKeys {
     const keys: StoredKey[] = [];
-    const secrets = (inline ?? '')
-      .split(',')
-      .map((secret) => secret.trim())
-      .filter((secret) => secret !== '');
-    for (const [index, secret] of secrets.entries()) keys.push({ name: `key-${index + 1}`, hash: sha256(secret) });
+    if (inline !== undefined) {
+      const secrets = inline
+        .split(',')
+        .map((secret) => secret.trim())
+        .filter((secret) => secret !== '');
+      if (secrets.length === 0) throw new ConfigError('API_KEYS (--api-keys) is set but holds no key');
+      for (const [index, secret] of secrets.entries()) keys.push({ name: `key-${index + 1}`, hash: sha256(secret) });
+    }
     if (file !== undefined) {
-      for (const entry of readKeyFile(file)) {
+      const entries = readKeyFile(file);
+      if (entries.length === 0) throw new ConfigError(`The API key file ${file} (--api-keys-file) holds no key`);
+      for (const entry of entries) {
         keys.push({ name: entry.name, hash: 'key' in entry ? sha256(entry.key) : Buffer.from(entry.sha256, 'hex') });
       }
     }
     return new ApiKeys(keys);
+  }
+
+  /**
+   * Without keys anyone who reaches the server may use it, so it may only listen on a loopback
+   * address. Decided on the keys actually loaded, never on the raw settings.
+   */
+  assertSafeToListen(host: string): void {
+    if (this.enabled || isLoopbackAddress(host)) return;
+    throw new ConfigError(
+      `Refusing to listen on ${host} without API keys: anyone could use the model. ` +
+        'Set API_KEYS or API_KEYS_FILE, or listen on 127.0.0.1.',
+    );
   }
 
   get enabled(): boolean {
@@ -69,6 +89,10 @@ function readKeyFile(file: string): z.infer<typeof KeyFile> {
 export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return match?.[1];
+}
+
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function sha256(value: string): Buffer {

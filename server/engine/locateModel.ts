@@ -33,8 +33,7 @@ function checkLocalFile(path: string): string {
   if (!existsSync(absolute) || !statSync(absolute).isFile()) {
     throw new ModelNotFoundError(
       `No model file at "${absolute}". Set MODEL_PATH to a local .gguf file ` +
-        '(for the tests: MODEL_PATH=../shared/models/stories260K.gguf), ' +
-        'or set MODEL to an hf: URI or URL to download one.',
+        'or set MODEL to an hf: URI or URL to download one (unset both to serve the tiny model in models/).',
     );
   }
   return absolute;
@@ -61,7 +60,7 @@ async function assertReachable(uri: string): Promise<void> {
     throw new ModelNotFoundError(
       `Cannot download the model "${uri}": ${url} is not reachable (${String(why)}). ` +
         'This machine looks offline. Set MODEL_PATH to a local .gguf file ' +
-        '(for the tests: MODEL_PATH=../shared/models/stories260K.gguf), or connect and try again; ' +
+        '(unset MODEL and MODEL_PATH to serve the tiny model in models/), or connect and try again; ' +
         'a model downloaded once is reused from the cache without a network.',
     );
   }

@@ -79,6 +79,14 @@ export interface Transport {
   stopListening(): void;
 }
 
+/** The address could not be bound: most often another process already listens on the port. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(host: string, port: number, why = 'it is in use by another process, or not available') {
+    super(`Cannot listen on ${host}:${port}: ${why}. Stop the other process or choose another --port (PORT).`);
+  }
+}
+
 export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
 }

@@ -3,6 +3,7 @@ import uWS from 'uWebSockets.js';
 import {
   type HttpHandler,
   type HttpResponse,
+  ListenError,
   PayloadTooLargeError,
   parseProtocolHeader,
   type SendStatus,
@@ -97,9 +98,10 @@ export class UwsTransport<A> implements Transport {
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (listenSocket) => {
+      // Exclusive: without it uWS shares a busy port (SO_REUSEPORT) and splits requests at random.
+      listenExclusive(this.app, host, port, (listenSocket) => {
         if (listenSocket === false) {
-          reject(new Error(`Cannot listen on ${host}:${port}`));
+          reject(new ListenError(host, port));
           return;
         }
         this.listenSocket = listenSocket;
@@ -113,6 +115,15 @@ export class UwsTransport<A> implements Transport {
     uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
   }
+}
+
+type ListenCallback = (listenSocket: uWS.us_listen_socket | false) => void;
+
+/** uWS takes (host, port, options, callback); its type declarations lack that overload and the constant. */
+function listenExclusive(app: uWS.TemplatedApp, host: string, port: number, callback: ListenCallback): void {
+  const listen = app.listen as unknown as (h: string, p: number, o: number, c: ListenCallback) => void;
+  const { LIBUS_LISTEN_EXCLUSIVE_PORT } = uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number };
+  listen.call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, callback);
 }
 
 const SEND_STATUS: readonly SendStatus[] = ['buffered', 'sent', 'dropped'];

@@ -4,6 +4,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import {
   type HttpHandler,
   type HttpResponse,
+  ListenError,
   PayloadTooLargeError,
   parseProtocolHeader,
   type SendStatus,
@@ -37,8 +38,10 @@ export class WsTransport<A> implements Transport {
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new ListenError(host, port) : new ListenError(host, port, error.message)),
+      );
+      this.server.listen({ port, host, exclusive: true }, () => {
         const address = this.server.address();
         resolve(typeof address === 'object' && address !== null ? address.port : port);
       });

@@ -1,9 +1,10 @@
 import { pino } from 'pino';
 import { startServer } from '../../server/ChatServer.js';
-import { type ConfigInput, ConfigSchema } from '../../server/config.js';
+import { type ConfigInput, ConfigSchema, EMBEDDED_MODEL_PATH } from '../../server/config.js';
 import { createLogger } from '../../server/log.js';
 
-export const MODEL_PATH = process.env.MODEL_PATH ?? '../shared/models/stories260K.gguf';
+/** The model every test runs on: MODEL_PATH when set, else the tiny model committed in models/. */
+export const MODEL_PATH = process.env.MODEL_PATH || EMBEDDED_MODEL_PATH;
 
 /**
  * Starts the real server on an ephemeral port with the tiny real model. With `logLines`, info

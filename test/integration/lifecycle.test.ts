@@ -1,3 +1,4 @@
+import uWS from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
@@ -87,7 +88,39 @@ describe('graceful stop', () => {
   });
 });
 
+describe('start-up refusals', () => {
+  it('exits 2 when a key setting holds no key, instead of running open on every interface', async () => {
+    const spawned = spawnServer(['--host', '0.0.0.0'], { API_KEYS: ',' });
+    expect((await spawned.exited).code).toBe(2);
+    expect(spawned.output.join('\n')).toMatch(/API_KEYS.*holds no key/);
+    expect(spawned.output.join('\n')).not.toContain('listening');
+  });
+
+  it.each(['uws', 'ws'])('exits 1 naming the port when another process holds it (%s transport)', async (transport) => {
+    // A uWebSockets.js listener in its default mode shares its port with any other that asks the same.
+    const squatter = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
+      uWS.App().listen('127.0.0.1', 0, (socket) => (socket === false ? reject(new Error('no port')) : resolve(socket))),
+    );
+    const port = uWS.us_socket_local_port(squatter);
+    const spawned = spawnServer(['--port', String(port), '--transport', transport]);
+    expect((await spawned.exited).code).toBe(1);
+    expect(spawned.output.join('\n')).toContain(`Cannot listen on 127.0.0.1:${port}`);
+    expect(spawned.output.join('\n')).not.toMatch(/"msg":"listening"/);
+    uWS.us_listen_socket_close(squatter);
+  });
+});
+
 describe('model resolution', () => {
+  it('serves the tiny model committed in models/ when neither MODEL_PATH nor MODEL is set', async () => {
+    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: '' });
+    const port = await spawned.port();
+    await spawned.ready();
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(await ready.json()).toMatchObject({ status: 'ready', model: { modelName: 'stories260K' } });
+    spawned.child.kill('SIGTERM');
+    expect((await spawned.exited).code).toBe(0);
+  });
+
   it('exits non-zero within seconds, naming MODEL_PATH, when the model file is missing', async () => {
     const started = performance.now();
     const spawned = spawnServer([], { MODEL_PATH: '/nonexistent/model.gguf' });

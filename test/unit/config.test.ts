@@ -1,6 +1,9 @@
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/config.js';
+import { ApiKeys } from '../../server/auth/ApiKeys.js';
+import { ConfigError, EMBEDDED_MODEL_PATH, loadConfig } from '../../server/config.js';
 
 describe('config', () => {
   it('leaves one core to the event loop by default', () => {
@@ -25,9 +28,33 @@ describe('config', () => {
 });
 
 describe('open mode', () => {
+  const keysOf = (argv: string[], env: NodeJS.ProcessEnv) => {
+    const config = loadConfig(argv, env);
+    const keys = ApiKeys.load(config.apiKeys, config.apiKeysFile);
+    keys.assertSafeToListen(config.host);
+    return keys;
+  };
+
   it('refuses to listen beyond loopback without API keys', () => {
-    expect(() => loadConfig(['--host', '0.0.0.0'], {})).toThrow(/without API keys/);
-    expect(loadConfig(['--host', '0.0.0.0'], { API_KEYS: 'sk-0123456789abcdef' }).host).toBe('0.0.0.0');
+    expect(() => keysOf(['--host', '0.0.0.0'], {})).toThrow(/without API keys/);
+    expect(keysOf(['--host', '0.0.0.0'], { API_KEYS: 'sk-0123456789abcdef' }).enabled).toBe(true);
+    expect(keysOf([], {}).enabled).toBe(false);
     expect(loadConfig([], {}).host).toBe('127.0.0.1');
+  });
+
+  it('refuses a key setting that holds no key instead of running open', () => {
+    expect(() => keysOf(['--host', '0.0.0.0'], { API_KEYS: ',' })).toThrow(ConfigError);
+    expect(() => keysOf([], { API_KEYS: ' , ' })).toThrow(/API_KEYS.*holds no key/);
+    expect(() => keysOf([], { API_KEYS: '' })).toThrow(/API_KEYS.*holds no key/);
+    const file = join(mkdtempSync(join(tmpdir(), 'keys-')), 'keys.json');
+    writeFileSync(file, '[]');
+    expect(() => keysOf(['--host', '0.0.0.0'], { API_KEYS_FILE: file })).toThrow(/holds no key/);
+  });
+});
+
+describe('model', () => {
+  it('defaults to the model committed in models/, so a fresh clone serves offline', () => {
+    expect(loadConfig([], {}).model).toBe(EMBEDDED_MODEL_PATH);
+    expect(EMBEDDED_MODEL_PATH).toMatch(/models\/stories260K\.gguf$/);
   });
 });
