@@ -65,11 +65,15 @@ export class WsVirtualUser {
     return true;
   }
 
-  /** Leaves the current session, so the connection can open another (each holds a bounded number). */
+  /**
+   * Leaves and forgets the current session, so the connection can open another (each holds a
+   * bounded number) and the key's session budget is given back.
+   */
   async closeSession(): Promise<void> {
     if (this.sessionId === undefined || !this.open) return;
     const id = `close-${++this.requests}`;
-    await this.request({ type: 'session.close', id, sessionId: this.sessionId }, (f) => 'id' in f && f.id === id);
+    const frame = { type: 'session.close', id, sessionId: this.sessionId, forget: true };
+    await this.request(frame, (f) => 'id' in f && f.id === id);
     this.sessionId = undefined;
   }
 

@@ -30,11 +30,15 @@ export const SessionOpen = z.object({
   system: z.string().optional(),
 });
 
-/** Leaves a session on this connection (it stays reattachable elsewhere until it expires). */
+/**
+ * Leaves a session on this connection. It stays reattachable elsewhere until it expires, unless
+ * `forget` is true: then it is deleted, and its place and characters go back to the key's budget.
+ */
 export const SessionClose = z.object({
   type: z.literal('session.close'),
   id: RequestId,
   sessionId: ServerId,
+  forget: z.boolean().optional(),
 });
 
 export const ChatSend = z.object({

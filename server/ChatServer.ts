@@ -43,7 +43,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const tickets = new TicketStore(config.ticketTtlMs);
   const limiter = new RateLimiter({
     connections: config.maxConnectionsPerKey,
-    sessions: config.maxSessionsPerKey,
+    resumesPerMinute: config.resumesPerMinute,
     concurrent: config.maxConcurrentPerKey,
     requestsPerMinute: config.requestsPerMinute,
     tokensPerMinute: config.tokensPerMinute,
@@ -91,7 +91,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const sessions = new SessionStore({
       maxSessions: config.maxSessions,
       ttlMs: config.sessionTtlMs,
-      onForget: (session) => limiter.releaseSession(session.clientKey),
+      maxSessionsPerKey: config.maxSessionsPerKey,
+      maxSessionChars: config.maxSessionChars,
+      maxCharsPerKey: config.maxHistoryCharsPerKey,
     });
     const metrics = new Metrics({
       connections: () => gateway.connectionCount,

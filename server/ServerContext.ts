@@ -16,3 +16,11 @@ export type ServerContext = {
   metrics: Metrics;
   log: Logger;
 };
+
+/**
+ * The largest maxTokens a request may ask for: `--max-tokens`, and never more than the context
+ * holds (an answer longer than the context would crawl through context shifts).
+ */
+export function maxTokensAllowed(ctx: Pick<ServerContext, 'config' | 'engineInfo'>): number {
+  return Math.min(ctx.config.maxTokens, ctx.engineInfo.contextSize);
+}

@@ -9,14 +9,21 @@ export type Admission =
   | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
 
 /**
- * The one door to the scheduler, for WebSocket and HTTP alike: checks the client's rate limits,
+ * The one door to the scheduler, for WebSocket and HTTP alike: checks the client's rate limits
+ * (the request itself, unless the caller counted it on arrival),
  * reserves its tokens, queues the generation, and settles the reservation with the real usage
  * when it ends. The caller still calls `scheduler.pump()` once its own listeners are on.
  */
-export function admitGeneration(ctx: ServerContext, input: GenerationInput): Admission {
+export function admitGeneration(
+  ctx: ServerContext,
+  input: GenerationInput,
+  { requestCounted = false } = {},
+): Admission {
   const { clientKey } = input;
   const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
-  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens);
+  const refusal =
+    (requestCounted ? undefined : ctx.limiter.admitRequest(clientKey)) ??
+    ctx.limiter.admitGeneration(clientKey, reservedTokens);
   if (refusal !== undefined) {
     return { ok: false, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs };
   }

@@ -10,7 +10,7 @@ export const EMBEDDED_MODEL_PATH = resolve(import.meta.dirname, '..', 'models', 
  * Every setting of the server, validated once at start. Each field can be given as a flag
  * (`--max-queued 32`) or an environment variable (`MAX_QUEUED=32`); flags win.
  */
-export const ConfigSchema = z.object({
+const ConfigFields = z.object({
   /** Socket library: `uws` (uWebSockets.js) or `ws` (Node's http and the ws package). Defaults to `uws`. */
   transport: z.enum(['uws', 'ws']).default('uws'),
   /** Interface to listen on. Defaults to `127.0.0.1`. */
@@ -67,6 +67,15 @@ export const ConfigSchema = z.object({
     .int()
     .min(1024)
     .default(64 * 1024),
+  /**
+   * Largest HTTP request body, in bytes (413 past it): parsing is synchronous, so it is kept to
+   * what a prompt needs. Defaults to `262144` (256 KiB).
+   */
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
   /** Longest `content` or `system` text, in characters. Defaults to `32000`. */
   maxMessageChars: z.coerce.number().int().min(1).default(32_000),
   /** Sessions one connection may hold open. Defaults to `32`. */
@@ -116,8 +125,17 @@ export const ConfigSchema = z.object({
   ticketTtlMs: z.coerce.number().int().min(1000).default(30_000),
   /** Open connections per key. Defaults to `1000`. */
   maxConnectionsPerKey: z.coerce.number().int().min(1).default(1000),
-  /** Sessions kept per key. Defaults to `10000`. */
-  maxSessionsPerKey: z.coerce.number().int().min(1).default(10_000),
+  /**
+   * Sessions kept per key (all loopback clients together in open mode), well below
+   * `maxSessions` so that no key crowds out another's. Defaults to a tenth of `maxSessions` (1000).
+   */
+  maxSessionsPerKey: z.coerce.number().int().min(1).optional(),
+  /** Characters of system prompt and history one session may hold (past it `session_full`). Defaults to `256000`. */
+  maxSessionChars: z.coerce.number().int().min(1).default(256_000),
+  /** Characters of system prompts and history all of one key's sessions may hold. Defaults to `32000000`. */
+  maxHistoryCharsPerKey: z.coerce.number().int().min(1).default(32_000_000),
+  /** `generation.resume` requests per minute per key (per connection in open mode); each replays a whole answer. Defaults to `60`. */
+  resumesPerMinute: z.coerce.number().int().min(1).default(60),
   /** Generations queued or running at once per key. Defaults to `64`. */
   maxConcurrentPerKey: z.coerce.number().int().min(1).default(64),
   /** chat.send requests per minute per key. Defaults to `600`. */
@@ -137,13 +155,27 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
+/** The fields, then the defaults that derive from other settings, then the bounds between settings. */
+export const ConfigSchema = ConfigFields.transform((fields, ctx) => {
+  const config = { ...fields, maxSessionsPerKey: fields.maxSessionsPerKey ?? Math.ceil(fields.maxSessions / 10) };
+  type Count = 'maxSessionsPerKey' | 'maxSessions' | 'maxMessageChars' | 'maxSessionChars' | 'maxHistoryCharsPerKey';
+  const bound = (field: Count, over: Count, flag: string) => {
+    if (config[field] > config[over])
+      ctx.addIssue({ code: 'custom', path: [field], message: `must be at most ${over} (${flag})` });
+  };
+  bound('maxSessionsPerKey', 'maxSessions', '--max-sessions');
+  bound('maxMessageChars', 'maxSessionChars', '--max-session-chars');
+  bound('maxSessionChars', 'maxHistoryCharsPerKey', '--max-history-chars-per-key');
+  return config;
+});
+
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** Builds the config from command-line flags and environment variables. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(ConfigSchema.shape)) {
+  for (const key of Object.keys(ConfigFields.shape)) {
     const fromEnv = env[toEnvName(key)];
     // An empty variable reads as unset, except a key setting: that must never mean "run open".
     if (fromEnv !== undefined && (fromEnv !== '' || KEY_SETTINGS.has(key))) raw[key] = fromEnv;
@@ -165,7 +197,7 @@ export class ConfigError extends Error {
 
 function parseFlags(argv: readonly string[]): Record<string, string> {
   const flags: Record<string, string> = {};
-  const known = new Set(Object.keys(ConfigSchema.shape));
+  const known = new Set(Object.keys(ConfigFields.shape));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument "${arg}"`);

@@ -17,15 +17,8 @@ import {
 import type { Channel } from '../../protocol/index.js';
 import { ContextLockYield } from './ContextLockYield.js';
 import { DeferredDelivery } from './DeferredDelivery.js';
-import {
-  type ChatMessage,
-  ContextOverflowError,
-  type Engine,
-  type EngineInfo,
-  type EngineRequest,
-  type EngineResult,
-  type EngineStop,
-} from './Engine.js';
+import type { ChatMessage, Engine, EngineInfo, EngineRequest, EngineResult, EngineStop } from './Engine.js';
+import { countTokensInSlices, fitPrompt } from './fitPrompt.js';
 import { PlainTextChatWrapper } from './PlainTextChatWrapper.js';
 
 export type LlamaEngineOptions = {
@@ -41,6 +34,8 @@ export type LlamaEngineOptions = {
 export class LlamaEngine implements Engine {
   private readonly deliveries = new DeferredDelivery();
   private readonly plainText = new PlainTextChatWrapper();
+  /** Content tokens per message; stored history keeps its message objects, so each is counted once. */
+  private readonly tokenCounts = new WeakMap<ChatMessage, number>();
 
   private constructor(
     readonly info: EngineInfo,
@@ -81,7 +76,7 @@ export class LlamaEngine implements Engine {
     const sequence = this.sequences[request.slot];
     if (sequence === undefined) throw new RangeError(`No sequence ${request.slot}`);
     const chatWrapper = this.wrapperFor(request);
-    const { history, promptTokens } = this.fitToContext(chatWrapper, request);
+    const { history, promptTokens } = await this.fitToContext(chatWrapper, request);
     // The last prompt token is always evaluated again, to get the logits of the first new one.
     const cachedPromptTokens = Math.min(
       commonPrefixLength(sequence.contextTokens, promptTokens),
@@ -98,6 +93,8 @@ export class LlamaEngine implements Engine {
     try {
       const response = await chat.generateResponse(history, {
         ...samplingOptions(request),
+        // The answer ends when the context is full: never a context shift, which would crawl.
+        maxTokens: Math.min(request.params.maxTokens, this.info.contextSize - promptTokens.length),
         signal: request.signal,
         stopOnAbortSignal: true,
         onResponseChunk: (chunk) => {
@@ -126,41 +123,30 @@ export class LlamaEngine implements Engine {
 
   /**
    * Drops the oldest turns (never the system prompt or the newest message) until the prompt
-   * leaves room for the answer: a quarter of the context, or maxTokens if smaller. Finds how many
-   * to drop by bisection, so a long history costs a few tokenizations, not one per turn.
+   * leaves room for the answer: a quarter of the context, or maxTokens if smaller. Token counts
+   * are kept per message, so a long stored history is not tokenized again on every turn.
    */
   private fitToContext(chatWrapper: ChatWrapper, request: EngineRequest) {
     const room = Math.min(request.params.maxTokens, Math.floor(this.info.contextSize / 4));
-    const budget = this.info.contextSize - room;
-    const system = request.messages.filter((message) => message.role === 'system');
-    const turns = request.messages.filter((message) => message.role !== 'system');
-    const render = (dropped: number) => {
-      const history = toChatHistory([...system, ...turns.slice(dropped)]);
-      const tokens = chatWrapper
-        .generateContextState({ chatHistory: history })
-        .contextText.tokenize(this.model.tokenizer);
-      return { history, promptTokens: tokens };
-    };
-    const whole = render(0);
-    if (whole.promptTokens.length <= budget) return whole;
-    // Keep at least the newest message; find the fewest dropped turns that fit.
-    let low = 1;
-    let high = Math.max(1, turns.length - 1);
-    let best: ReturnType<typeof render> | undefined;
-    while (low <= high) {
-      const middle = Math.floor((low + high) / 2);
-      const candidate = render(middle);
-      if (candidate.promptTokens.length <= budget) {
-        best = candidate;
-        high = middle - 1;
-      } else low = middle + 1;
-    }
-    if (best !== undefined) return best;
-    const smallest = render(turns.length - 1);
-    throw new ContextOverflowError(
-      `The prompt needs ${smallest.promptTokens.length} tokens; the context holds ${this.info.contextSize} ` +
-        `with ${room} kept for the answer`,
-    );
+    return fitPrompt(request.messages, {
+      budget: this.info.contextSize - room,
+      countTokens: (message) => this.countTokens(message),
+      render: (messages) => {
+        const history = toChatHistory(messages);
+        const { contextText } = chatWrapper.generateContextState({ chatHistory: history });
+        const promptTokens = contextText.tokenize(this.model.tokenizer);
+        return { history, promptTokens, tokenCount: promptTokens.length };
+      },
+      describeRoom: `the context holds ${this.info.contextSize} with ${room} kept for the answer`,
+    });
+  }
+
+  private async countTokens(message: ChatMessage): Promise<number> {
+    const known = this.tokenCounts.get(message);
+    if (known !== undefined) return known;
+    const count = await countTokensInSlices(message.content, (slice) => this.model.tokenize(slice).length);
+    this.tokenCounts.set(message, count);
+    return count;
   }
 
   private wrapperFor(request: EngineRequest): ChatWrapper {

@@ -84,10 +84,10 @@ export class Connection {
     return this.badFrameTimes.length > limit;
   }
 
-  /** Sends the chunks after `afterSeq` again, instead of any held back for this generation. */
+  /** Sends what came after `afterSeq` again, merged per run of a channel, instead of any held back for it. */
   replay(generation: Generation, afterSeq: number): void {
     this.outbox.drop(generation.id);
-    for (const chunk of generation.chunksAfter(afterSeq)) this.send({ type: 'token', genId: generation.id, ...chunk });
+    for (const run of generation.runsAfter(afterSeq)) this.send({ type: 'token', genId: generation.id, ...run });
   }
 
   /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */

@@ -13,11 +13,12 @@ import { authenticateUpgrade } from '../auth/authenticateUpgrade.js';
 import type { Identity } from '../auth/Identity.js';
 import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
 import type { RateLimiter } from '../limits/RateLimiter.js';
-import type { ServerContext } from '../ServerContext.js';
+import { maxTokensAllowed, type ServerContext } from '../ServerContext.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
 import type { SocketHandle, SocketHandlers, UpgradeDecision, UpgradeRequest } from '../transport/Transport.js';
 import { Connection } from './Connection.js';
 import { cancelGeneration } from './handlers/cancelGeneration.js';
+import { closeSession } from './handlers/closeSession.js';
 import { openSession } from './handlers/openSession.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
 import { sendChat } from './handlers/sendChat.js';
@@ -77,7 +78,10 @@ export class Gateway implements SocketHandlers<Identity> {
       coalesceAboveBytes: ctx.config.coalesceAboveBytes,
       maxBufferedBytes: ctx.config.maxBackpressureBytes,
       onError: (code) => ctx.metrics.countError(code),
-      afterDone: ({ identity }) => ({ type: 'rate_limits', limits: ctx.limiter.snapshot(identity.clientKey) }),
+      afterDone: ({ identity }) => {
+        const sessions = { used: ctx.sessions.countOf(identity.ownerKey), limit: ctx.config.maxSessionsPerKey };
+        return { type: 'rate_limits', limits: ctx.limiter.snapshot(identity.clientKey, sessions) };
+      },
     });
     this.connections.set(socket, connection);
     const { keyName } = connection.identity;
@@ -95,7 +99,7 @@ export class Gateway implements SocketHandlers<Identity> {
         maxFrameBytes: ctx.config.maxFrameBytes,
         maxMessageChars: ctx.config.maxMessageChars,
         maxSessionsPerConnection: ctx.config.maxSessionsPerConnection,
-        maxTokens: ctx.config.maxTokens,
+        maxTokens: maxTokensAllowed(ctx),
         maxQueued: ctx.config.maxQueued,
       },
       connectionId: connection.id,
@@ -192,10 +196,7 @@ export class Gateway implements SocketHandlers<Identity> {
         openSession(ctx, connection, frame);
         break;
       case 'session.close':
-        // Frees the connection's place for another session; a running answer goes on.
-        if (!connection.sessions.delete(frame.sessionId)) {
-          connection.sendError('not_found', 'No such session on this connection', { id: frame.id });
-        } else connection.send({ type: 'session.closed', id: frame.id, sessionId: frame.sessionId });
+        closeSession(ctx, connection, frame);
         break;
       case 'chat.send':
         sendChat(ctx, connection, frame);

@@ -4,17 +4,17 @@ import { TokenBucket } from './TokenBucket.js';
 
 export type RateLimits = {
   connections: number;
-  sessions: number;
+  resumesPerMinute: number;
   concurrent: number;
   requestsPerMinute: number;
   tokensPerMinute: number;
 };
 
-export type Refusal = { dimension: RateLimitState['name']; message: string; retryAfterMs: number };
+export type Refusal = { dimension: RateLimitState['name'] | 'resumes'; message: string; retryAfterMs: number };
 
 type ClientUsage = {
   connections: number;
-  sessions: number;
+  resumes: TokenBucket;
   concurrent: number;
   requests: TokenBucket;
   tokens: TokenBucket;
@@ -25,7 +25,7 @@ const RETRY_WHEN_FREED_MS = 1000;
 const CLIENTS_REMEMBERED = 100_000;
 
 /**
- * Per-client budgets: open connections, sessions and concurrent generations (counts), requests
+ * Per-client budgets: open connections and concurrent generations (counts), requests
  * and tokens per minute (refilling buckets). Tokens are reserved when a generation is admitted
  * (an estimate of the prompt plus maxTokens) and settled with the real usage when it ends.
  */
@@ -48,18 +48,13 @@ export class RateLimiter {
     usage.connections = Math.max(0, usage.connections - 1);
   }
 
-  admitSession(clientKey: string): Refusal | undefined {
-    const usage = this.usage(clientKey);
-    if (usage.sessions >= this.limits.sessions) {
-      return refusal('sessions', `At most ${this.limits.sessions} sessions per key`, RETRY_WHEN_FREED_MS);
-    }
-    usage.sessions += 1;
+  /** Admits a `generation.resume`: each replays a whole answer, so they are budgeted. */
+  admitResume(clientKey: string, now = Date.now()): Refusal | undefined {
+    const usage = this.usage(clientKey, now);
+    const wait = usage.resumes.waitMs(1, now);
+    if (wait > 0) return refusal('resumes', `At most ${this.limits.resumesPerMinute} resumes per minute`, wait);
+    usage.resumes.take(1, now);
     return undefined;
-  }
-
-  releaseSession(clientKey: string): void {
-    const usage = this.clients.get(clientKey);
-    if (usage !== undefined) usage.sessions = Math.max(0, usage.sessions - 1);
   }
 
   /** Drops a client that will not come back (an open-mode connection that closed). */
@@ -67,23 +62,30 @@ export class RateLimiter {
     this.clients.delete(clientKey);
   }
 
-  /** Admits a generation, reserving `estimatedTokens`; returns the refusal instead when over a limit. */
+  /** Counts a request against the per-minute budget; HTTP calls it on arrival, before reading the body. */
+  admitRequest(clientKey: string, now = Date.now()): Refusal | undefined {
+    const usage = this.usage(clientKey, now);
+    const wait = usage.requests.waitMs(1, now);
+    if (wait > 0) return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, wait);
+    usage.requests.take(1, now);
+    return undefined;
+  }
+
+  /**
+   * Admits a generation (whose request was counted by admitRequest), reserving `estimatedTokens`;
+   * returns the refusal instead when over a limit.
+   */
   admitGeneration(clientKey: string, estimatedTokens: number, now = Date.now()): Refusal | undefined {
     const usage = this.usage(clientKey, now);
     if (usage.concurrent >= this.limits.concurrent) {
       const message = `At most ${this.limits.concurrent} generations at once per key`;
       return refusal('concurrent', message, RETRY_WHEN_FREED_MS);
     }
-    const requestWait = usage.requests.waitMs(1, now);
-    if (requestWait > 0) {
-      return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, requestWait);
-    }
     const tokenWait = usage.tokens.waitMs(Math.min(estimatedTokens, this.limits.tokensPerMinute), now);
     if (tokenWait > 0) {
       return refusal('tokens', `At most ${this.limits.tokensPerMinute} tokens per minute`, tokenWait);
     }
     usage.concurrent += 1;
-    usage.requests.take(1, now);
     usage.tokens.take(estimatedTokens, now);
     return undefined;
   }
@@ -96,8 +98,11 @@ export class RateLimiter {
     else usage.tokens.take(usedTokens - reservedTokens, now);
   }
 
-  /** Limit, remaining and time to reset of every dimension, for the `rate_limits` frame. */
-  snapshot(clientKey: string, now = Date.now()): RateLimitState[] {
+  /**
+   * Limit, remaining and time to reset of every dimension, for the `rate_limits` frame. Sessions
+   * are counted by the session store (per owner); it passes them in.
+   */
+  snapshot(clientKey: string, sessions: { used: number; limit: number }, now = Date.now()): RateLimitState[] {
     const usage = this.usage(clientKey, now);
     const { limits } = this;
     return [
@@ -114,7 +119,7 @@ export class RateLimiter {
         resetMs: usage.tokens.resetMs(now),
       },
       { name: 'concurrent', limit: limits.concurrent, remaining: limits.concurrent - usage.concurrent, resetMs: 0 },
-      { name: 'sessions', limit: limits.sessions, remaining: limits.sessions - usage.sessions, resetMs: 0 },
+      { name: 'sessions', limit: sessions.limit, remaining: Math.max(0, sessions.limit - sessions.used), resetMs: 0 },
       { name: 'connections', limit: limits.connections, remaining: limits.connections - usage.connections, resetMs: 0 },
     ];
   }
@@ -124,7 +129,7 @@ export class RateLimiter {
     if (usage === undefined) {
       usage = {
         connections: 0,
-        sessions: 0,
+        resumes: new TokenBucket(this.limits.resumesPerMinute, now),
         concurrent: 0,
         requests: new TokenBucket(this.limits.requestsPerMinute, now),
         tokens: new TokenBucket(this.limits.tokensPerMinute, now),

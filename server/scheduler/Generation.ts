@@ -88,16 +88,36 @@ export class Generation {
     return () => this.listeners.delete(listener);
   }
 
-  /** The chunks after `seq`, for a client that resumes. */
-  chunksAfter(seq: number): StreamChunk[] {
-    return this.chunks.filter((chunk) => chunk.seq > seq);
+  /**
+   * The chunks after `seq`, consecutive ones of a channel merged into one (its `seq` is the last
+   * one's), for a client that resumes: a few frames however long the answer.
+   */
+  runsAfter(seq: number): StreamChunk[] {
+    const runs: StreamChunk[] = [];
+    let last: StreamChunk | undefined;
+    for (const chunk of this.chunks) {
+      if (chunk.seq <= seq) continue;
+      if (last?.channel === chunk.channel) {
+        last.text += chunk.text;
+        last.seq = chunk.seq;
+      } else {
+        last = { ...chunk };
+        runs.push(last);
+      }
+    }
+    return runs;
+  }
+
+  /** The text of one channel so far. */
+  textOf(channel: Channel): string {
+    let text = '';
+    for (const chunk of this.chunks) if (chunk.channel === channel) text += chunk.text;
+    return text;
   }
 
   /** The answer so far, without reasoning. */
   contentText(): string {
-    let text = '';
-    for (const chunk of this.chunks) if (chunk.channel === 'content') text += chunk.text;
-    return text;
+    return this.textOf('content');
   }
 
   /** Announces the place in the queue when it changed; 0 means it starts at once. */

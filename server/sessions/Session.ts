@@ -5,35 +5,43 @@ import type { ChatMessage } from '../engine/Engine.js';
 export class Session {
   readonly messages: ChatMessage[] = [];
   activeGenId: string | undefined;
+  /** Characters of all its messages: what it costs its owner's budget. */
+  chars = 0;
 
   constructor(
     readonly id: string,
+    /** Who may reattach it, and whose session budget it counts against. */
     readonly ownerKey: string,
-    /** Whose session budget it counts against. */
-    readonly clientKey: string,
     readonly resumeTokenHash: Buffer,
     system: string | undefined,
   ) {
-    if (system !== undefined && system !== '') this.messages.push({ role: 'system', content: system });
+    if (system !== undefined && system !== '') this.push({ role: 'system', content: system });
   }
 
   get busy(): boolean {
     return this.activeGenId !== undefined;
   }
 
-  /** The prompt of a new turn: the history plus the user's message. */
+  /** The prompt of a new turn: the history plus the user's message (the last entry). */
   promptWith(content: string): ChatMessage[] {
     return [...this.messages, { role: 'user', content }];
   }
 
   /**
-   * Records a finished turn. A turn that produced no answer (cancelled while queued, or failed
+   * Records a finished turn with the user message of its prompt (the same object, so the engine's
+   * token count of it is kept). A turn that produced no answer (cancelled while queued, or failed
    * before its first token) leaves no trace, so the history keeps alternating user/assistant.
    */
-  endTurn(userContent: string, answer: string): void {
+  endTurn(userMessage: ChatMessage, answer: string): void {
     this.activeGenId = undefined;
     if (answer === '') return;
-    this.messages.push({ role: 'user', content: userContent }, { role: 'assistant', content: answer });
+    this.push(userMessage);
+    this.push({ role: 'assistant', content: answer });
+  }
+
+  private push(message: ChatMessage): void {
+    this.messages.push(message);
+    this.chars += message.content.length;
   }
 
   history(): HistoryMessage[] {

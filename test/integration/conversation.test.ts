@@ -115,3 +115,75 @@ async function reattach(client: TestClient, sessionId: string, resumeToken: stri
   client.send({ type: 'session.open', id, sessionId, resumeToken });
   return client.next('session.opened', (f) => f.id === id);
 }
+
+describe('sessions and history per key', () => {
+  const KEY_A = 'sk-a-0123456789abcdef';
+  const KEY_B = 'sk-b-0123456789abcdef';
+  const connect = (url: string, key: string) =>
+    TestClient.connect(url, undefined, { headers: { authorization: `Bearer ${key}` } });
+
+  it("keeps a key's sessions however many another key opens and closes, refusing that key past its own bound", async () => {
+    // By default a key may keep a tenth of the server's sessions.
+    const harness = await startTestServer({ apiKeys: `${KEY_A},${KEY_B}`, maxSessions: 100 });
+    const a = await connect(harness.wsUrl, KEY_A);
+    const kept = await openSession(a, 'Remember me');
+    const b = await connect(harness.wsUrl, KEY_B);
+    for (let i = 0; i < 60; i++) {
+      const id = `b-open-${i}`;
+      b.send({ type: 'session.open', id, system: 'x'.repeat(100) });
+      if (i >= 10) {
+        // Closed sessions stay reattachable, so they keep their place until they expire.
+        expect(await b.next('error', (f) => f.id === id)).toMatchObject({
+          code: 'rate_limited',
+          retryAfterMs: 1_800_000,
+        });
+        continue;
+      }
+      const { sessionId } = await b.next('session.opened', (f) => f.id === id);
+      b.send({ type: 'session.close', id: `b-close-${i}`, sessionId });
+      await b.next('session.closed', (f) => f.id === `b-close-${i}`);
+    }
+    const again = await connect(harness.wsUrl, KEY_A);
+    expect(await reattach(again, kept.sessionId, kept.resumeToken)).toMatchObject({ resumed: true });
+    await Promise.all([a.close(), b.close(), again.close()]);
+    await harness.stop();
+  });
+
+  it('gives a session place back to the key on session.close with forget, after which the session is gone', async () => {
+    const harness = await startTestServer({ apiKeys: KEY_A, maxSessionsPerKey: 1 });
+    const client = await connect(harness.wsUrl, KEY_A);
+    const first = await openSession(client);
+    client.send({ type: 'session.open', id: 'second' });
+    expect(await client.next('error', (f) => f.id === 'second')).toMatchObject({ code: 'rate_limited' });
+    client.send({ type: 'session.close', id: 'forget', sessionId: first.sessionId, forget: true });
+    await client.next('session.closed', (f) => f.id === 'forget');
+    client.send({ type: 'session.open', id: 'gone', sessionId: first.sessionId, resumeToken: first.resumeToken });
+    expect(await client.next('error', (f) => f.id === 'gone')).toMatchObject({ code: 'not_found' });
+    await openSession(client);
+    await client.close();
+    await harness.stop();
+  });
+
+  it('answers session_full once a session holds --max-session-chars, and rate_limited past the key total', async () => {
+    const harness = await startTestServer({
+      apiKeys: KEY_A,
+      maxMessageChars: 1000,
+      maxSessionChars: 1500,
+      maxHistoryCharsPerKey: 3000,
+    });
+    const client = await connect(harness.wsUrl, KEY_A);
+    const { sessionId } = await openSession(client, 's'.repeat(900));
+    client.send({ type: 'chat.send', id: 'too-much', sessionId, content: 'u'.repeat(700) });
+    const full = await client.next('error', (f) => f.id === 'too-much');
+    expect(full).toMatchObject({ code: 'session_full', retryable: false });
+    expect(full.message).toMatch(/900 of its 1500 characters.*open a new session/);
+    await openSession(client, 's'.repeat(1000));
+    await openSession(client, 's'.repeat(1000));
+    client.send({ type: 'session.open', id: 'over-key', system: 's'.repeat(200) });
+    const overKey = await client.next('error', (f) => f.id === 'over-key');
+    expect(overKey).toMatchObject({ code: 'rate_limited' });
+    expect(overKey.message).toMatch(/2900 of its 3000 characters/);
+    await client.close();
+    await harness.stop();
+  });
+});

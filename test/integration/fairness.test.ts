@@ -71,7 +71,7 @@ describe('fairness and honest backpressure', () => {
     const { sessionId } = await openSession(client);
     const answer = await collect(
       client,
-      await startChat(client, sessionId, 'Once upon a time', { maxTokens: 4000, temperature: 0 }),
+      await startChat(client, sessionId, 'Once upon a time', { maxTokens: 2000, temperature: 0 }),
     );
     expect(answer.done.finish).toBe('timeout');
     expect(answer.done.usage.completionTokens).toBeGreaterThan(0);

@@ -17,7 +17,8 @@ describe('a full turn', () => {
     expect(client.welcome).toMatchObject({
       protocol: PROTOCOL_VERSION,
       model: { name: 'stories260K', reasoning: false },
-      limits: { maxFrameBytes: harness.config.maxFrameBytes, maxTokens: harness.config.maxTokens },
+      // --max-tokens (4096) capped by the tiny model's 2,048-token context.
+      limits: { maxFrameBytes: harness.config.maxFrameBytes, maxTokens: 2048 },
     });
     expect(client.welcome.connectionId).toMatch(/^c_/);
     await client.close();

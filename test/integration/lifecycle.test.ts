@@ -79,7 +79,7 @@ describe('graceful stop', () => {
     await spawned.ready();
     const client = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`);
     const { sessionId } = await openSession(client);
-    const genId = await startChat(client, sessionId, 'Once upon a time', { maxTokens: 4000, temperature: 0 });
+    const genId = await startChat(client, sessionId, 'Once upon a time', { maxTokens: 2000, temperature: 0 });
     await client.next('token', (f) => f.genId === genId);
     spawned.child.kill('SIGTERM');
     const answer = await collect(client, genId);

@@ -134,7 +134,7 @@ describe('the OpenAI-compatible HTTP API, driven by the official openai client',
       {
         model: 'stories260K',
         messages: [{ role: 'user', content: 'Once upon a time' }],
-        max_tokens: 4000,
+        max_tokens: 2000,
         temperature: 0,
         stream: true,
       },

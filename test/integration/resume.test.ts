@@ -67,7 +67,7 @@ describe('resume grace period', () => {
     const harness = await startTestServer({ resumeGraceMs: 300, maxConcurrent: 1 });
     const leaver = await TestClient.connect(harness.wsUrl);
     const opened = await openSession(leaver);
-    const genId = await startChat(leaver, opened.sessionId, 'Once upon a time', { maxTokens: 4000, temperature: 0 });
+    const genId = await startChat(leaver, opened.sessionId, 'Once upon a time', { maxTokens: 2000, temperature: 0 });
     await leaver.next('token', (f) => f.genId === genId);
     leaver.socket.terminate();
 

@@ -66,7 +66,7 @@ describe.each(['uws', 'ws'] as const)('the %s transport', (transport) => {
   it('cancels the generations of a closed socket and frees the sequence', async () => {
     const leaver = await connect();
     const { sessionId } = await openSession(leaver);
-    const genId = await startChat(leaver, sessionId, 'Once upon a time', { maxTokens: 3000, temperature: 0 });
+    const genId = await startChat(leaver, sessionId, 'Once upon a time', { maxTokens: 2000, temperature: 0 });
     await leaver.next('token', (f) => f.genId === genId);
     leaver.socket.terminate();
     const other = await connect();

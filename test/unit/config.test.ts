@@ -27,6 +27,17 @@ describe('config', () => {
   });
 });
 
+describe('bounds between settings', () => {
+  it('keeps sessions per key at a tenth of the server-wide bound by default, and refuses more than it', () => {
+    expect(loadConfig([], {})).toMatchObject({ maxSessions: 10_000, maxSessionsPerKey: 1000 });
+    expect(loadConfig(['--max-sessions', '50'], {}).maxSessionsPerKey).toBe(5);
+    expect(() => loadConfig(['--max-sessions', '50', '--max-sessions-per-key', '51'], {})).toThrow(
+      /maxSessionsPerKey: must be at most maxSessions/,
+    );
+    expect(() => loadConfig(['--max-session-chars', '10'], {})).toThrow(/maxMessageChars/);
+  });
+});
+
 describe('open mode', () => {
   const keysOf = (argv: string[], env: NodeJS.ProcessEnv) => {
     const config = loadConfig(argv, env);

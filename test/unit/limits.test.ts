@@ -16,31 +16,38 @@ describe('TokenBucket', () => {
 });
 
 describe('RateLimiter', () => {
-  const limits = { connections: 2, sessions: 2, concurrent: 1, requestsPerMinute: 2, tokensPerMinute: 100 };
+  const limits = { connections: 2, resumesPerMinute: 2, concurrent: 1, requestsPerMinute: 2, tokensPerMinute: 100 };
 
   it('reserves tokens at admission and settles them with the real usage', () => {
     const limiter = new RateLimiter(limits);
     expect(limiter.admitGeneration('k', 80, 0)).toBeUndefined();
     expect(limiter.admitGeneration('k', 10, 0)).toMatchObject({ dimension: 'concurrent' });
     limiter.settleGeneration('k', 80, 30, 0);
-    const tokens = limiter.snapshot('k', 0).find((state) => state.name === 'tokens');
+    const tokens = limiter.snapshot('k', { used: 0, limit: 1 }, 0).find((state) => state.name === 'tokens');
     expect(tokens).toMatchObject({ limit: 100, remaining: 70 });
   });
 
   it('refuses past the requests and tokens budgets with the wait until they refill', () => {
     const limiter = new RateLimiter(limits);
-    limiter.admitGeneration('k', 1, 0);
-    limiter.settleGeneration('k', 1, 1, 0);
-    limiter.admitGeneration('k', 1, 0);
-    limiter.settleGeneration('k', 1, 1, 0);
-    expect(limiter.admitGeneration('k', 1, 0)).toMatchObject({ dimension: 'requests', retryAfterMs: 30_000 });
+    expect(limiter.admitRequest('k', 0)).toBeUndefined();
+    expect(limiter.admitRequest('k', 0)).toBeUndefined();
+    expect(limiter.admitRequest('k', 0)).toMatchObject({ dimension: 'requests', retryAfterMs: 30_000 });
     const other = new RateLimiter(limits);
     expect(other.admitGeneration('k', 150, 0)).toBeUndefined();
     other.settleGeneration('k', 150, 150, 0);
     expect(other.admitGeneration('k', 10, 0)).toMatchObject({ dimension: 'tokens' });
   });
 
-  it('counts connections and sessions per key and frees them', () => {
+  it('budgets resumes per key, each one replaying a whole answer', () => {
+    const limiter = new RateLimiter(limits);
+    expect(limiter.admitResume('k', 0)).toBeUndefined();
+    expect(limiter.admitResume('k', 0)).toBeUndefined();
+    expect(limiter.admitResume('k', 0)).toMatchObject({ dimension: 'resumes', retryAfterMs: 30_000 });
+    expect(limiter.admitResume('other', 0)).toBeUndefined();
+    expect(limiter.admitResume('k', 30_000)).toBeUndefined();
+  });
+
+  it('counts connections per key and frees them', () => {
     const limiter = new RateLimiter(limits);
     expect(limiter.admitConnection('k')).toBeUndefined();
     expect(limiter.admitConnection('k')).toBeUndefined();

@@ -79,6 +79,22 @@ describe('Scheduler (with a scripted engine double)', () => {
     expect(d.state).toBe('queued');
   });
 
+  it('measures timings.ttftMs from arrival, so that a queued generation counts its wait', async () => {
+    const engine = new ScriptedEngine();
+    const scheduler = new Scheduler(engine, options());
+    submit(scheduler, 'a');
+    submit(scheduler, 'b');
+    const c = submit(scheduler, 'c');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    engine.calls[0]?.release();
+    await tick();
+    engine.calls[2]?.release();
+    await tick();
+    const timings = c.outcome?.timings;
+    expect(timings?.queuedMs).toBeGreaterThanOrEqual(25);
+    expect(timings?.ttftMs).toBeGreaterThanOrEqual(timings?.queuedMs ?? Number.POSITIVE_INFINITY);
+  });
+
   it('refuses past maxQueued with queue_full and a retryAfterMs estimate', () => {
     const scheduler = new Scheduler(new ScriptedEngine(), options({ maxQueued: 1 }));
     submit(scheduler, 'a');

@@ -61,6 +61,8 @@ export class LlmChatElement extends HTMLElement {
     switch (frame.type) {
       case 'welcome':
         this.$('.reasoning-control').hidden = !frame.model.reasoning;
+        // The server refuses more than it allows (its setting, capped by the context).
+        this.$<HTMLInputElement>('.max-tokens').max = String(frame.limits.maxTokens);
         this.openSession();
         return;
       case 'session.opened':
@@ -240,7 +242,10 @@ export class LlmChatElement extends HTMLElement {
       : { reasoning: this.$<HTMLSelectElement>('.reasoning').value as 'low' | 'medium' | 'high' };
     return {
       temperature: Math.min(2, Math.max(0, number('.temperature'))),
-      maxTokens: Math.max(1, Math.round(number('.max-tokens'))),
+      maxTokens: Math.min(
+        Number(this.$<HTMLInputElement>('.max-tokens').max || Number.POSITIVE_INFINITY),
+        Math.max(1, Math.round(number('.max-tokens'))),
+      ),
       ...(seed === null ? {} : { seed: Number(seed) }),
       ...reasoning,
     };

@@ -5,7 +5,7 @@ import type { Connection } from '../Connection.js';
 /** session.open: creates a session, or reattaches one by id and resume token. */
 export function openSession(ctx: ServerContext, connection: Connection, frame: SessionOpen): void {
   const { config } = ctx;
-  const { ownerKey, clientKey } = connection.identity;
+  const { ownerKey } = connection.identity;
   if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {
     connection.sendError('forbidden', `A connection may hold at most ${config.maxSessionsPerConnection} sessions`, {
       id: frame.id,
@@ -36,12 +36,13 @@ export function openSession(ctx: ServerContext, connection: Connection, frame: S
     });
     return;
   }
-  const refusal = ctx.limiter.admitSession(clientKey);
-  if (refusal !== undefined) {
-    connection.sendError('rate_limited', refusal.message, { id: frame.id, retryAfterMs: refusal.retryAfterMs });
+  const created = ctx.sessions.create(ownerKey, frame.system);
+  if ('code' in created) {
+    const { code, message, retryAfterMs } = created;
+    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
     return;
   }
-  const { session, resumeToken } = ctx.sessions.create(ownerKey, clientKey, frame.system);
+  const { session, resumeToken } = created;
   connection.sessions.add(session.id);
   connection.send({
     type: 'session.opened',

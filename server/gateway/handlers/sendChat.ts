@@ -1,7 +1,8 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
-import type { ServerContext } from '../../ServerContext.js';
+import type { ChatMessage } from '../../engine/Engine.js';
+import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
@@ -24,16 +25,25 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
     });
     return;
   }
-  const maxTokens = frame.params?.maxTokens ?? config.defaultMaxTokens;
-  if (maxTokens > config.maxTokens) {
-    connection.sendError('bad_frame', `params.maxTokens may be at most ${config.maxTokens}`, { id: frame.id });
+  const full = ctx.sessions.checkTurn(session, frame.content.length);
+  if (full !== undefined) {
+    const { code, message, retryAfterMs } = full;
+    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
     return;
   }
+  const maxTokens = frame.params?.maxTokens ?? Math.min(config.defaultMaxTokens, maxTokensAllowed(ctx));
+  if (maxTokens > maxTokensAllowed(ctx)) {
+    const message = `params.maxTokens may be at most ${maxTokensAllowed(ctx)} (--max-tokens, and the context size)`;
+    connection.sendError('bad_frame', message, { id: frame.id });
+    return;
+  }
+  const messages = session.promptWith(frame.content);
+  const userMessage = messages.at(-1) as ChatMessage;
   const admission = admitGeneration(ctx, {
     id: `g_${nanoid(16)}`,
     sessionId: session.id,
     clientKey,
-    messages: session.promptWith(frame.content),
+    messages,
     params: { ...frame.params, maxTokens },
   });
   if (!admission.ok) {
@@ -45,7 +55,7 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
   session.activeGenId = generation.id;
   // Before the connection's own listener: the history is recorded when the client reads generation.done.
   generation.subscribe((event) => {
-    if (event.kind === 'done') session.endTurn(frame.content, generation.contentText());
+    if (event.kind === 'done') ctx.sessions.addTurn(session, userMessage, generation.contentText());
   });
   connection.follow(generation, frame.id);
   ctx.scheduler.pump();

@@ -4,7 +4,7 @@ import { admitGeneration } from '../../admitGeneration.js';
 import { type ApiKeys, bearerToken } from '../../auth/ApiKeys.js';
 import { isLoopbackRequest } from '../../auth/loopbackOnly.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
-import type { ServerContext } from '../../ServerContext.js';
+import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
 import { type HttpRequest, type HttpResponse, PayloadTooLargeError } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
@@ -17,7 +17,7 @@ import {
   type ResponseHead,
   usageChunkOf,
 } from './openAiFormat.js';
-import { ChatCompletionRequest, CompletionRequest } from './requestSchemas.js';
+import { ChatCompletionRequest, CompletionRequest, countItems } from './requestSchemas.js';
 import { sendOpenAiError } from './sendOpenAiError.js';
 
 export type CompletionDeps = { context: ServerContext | undefined; state: ServerState; keys: ApiKeys };
@@ -58,21 +58,30 @@ export async function handleCompletion(
     fail({ status: deps.keys.enabled ? 401 : 403, code: deps.keys.enabled ? 'unauthorized' : 'forbidden', message });
     return;
   }
-  const body = await readJson(response, ctx.config.maxFrameBytes * 16);
+  // Cheap limits first: the request counts against the key's budget before its body is read or checked.
+  const overBudget = ctx.limiter.admitRequest(clientKey);
+  if (overBudget !== undefined) {
+    return fail({ status: 429, code: 'rate_limited', message: overBudget.message, retryAfterMs: overBudget.retryAfterMs });
+  }
+  const body = await readJson(response, ctx.config.maxBodyBytes);
   if ('status' in body) return fail(body);
   const parsed = parseRequest(ctx, kind, body.value);
   if ('status' in parsed) return fail(parsed);
 
   const id = nanoid(16);
-  const admission = admitGeneration(ctx, {
-    id: `g_${id}`,
-    sessionId: `http_${id}`,
-    clientKey,
-    format: kind,
-    replayable: false,
-    messages: parsed.messages,
-    params: parsed.params,
-  });
+  const admission = admitGeneration(
+    ctx,
+    {
+      id: `g_${id}`,
+      sessionId: `http_${id}`,
+      clientKey,
+      format: kind,
+      replayable: false,
+      messages: parsed.messages,
+      params: parsed.params,
+    },
+    { requestCounted: true },
+  );
   if (!admission.ok) {
     const status = admission.code === 'shutting_down' ? 503 : 429;
     return fail({
@@ -127,9 +136,12 @@ function streamAnswer(
         choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }],
       });
   };
+  // The head goes out with the first chunk, so that a prompt refused by the engine (context_overflow) is still a 400.
   generation.subscribe((event) => {
-    if (event.kind === 'started') start();
-    if (event.kind === 'chunk') write(chunkOf(head, event.text, event.channel, null));
+    if (event.kind === 'chunk') {
+      start();
+      write(chunkOf(head, event.text, event.channel, null));
+    }
     if (event.kind !== 'done') return;
     const { outcome } = event;
     if (!started && outcome.error !== undefined) {
@@ -153,11 +165,7 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
       sendFailedOutcome(response, outcome.error);
       return;
     }
-    const reasoning = generation
-      .chunksAfter(0)
-      .filter((c) => c.channel === 'reasoning')
-      .map((c) => c.text)
-      .join('');
+    const reasoning = generation.textOf('reasoning');
     sendJson(response, 200, completionOf(head, generation.contentText(), reasoning, outcome));
   });
 }
@@ -185,6 +193,8 @@ async function readJson(response: HttpResponse, maxBytes: number): Promise<{ val
 }
 
 function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Failure {
+  const tooMany = countItems(value);
+  if (tooMany !== undefined) return { status: 413, code: 'payload_too_large', message: tooMany };
   const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
   if (!result.success) {
     const message = result.error.issues
@@ -215,9 +225,10 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
       message: `A message may be at most ${ctx.config.maxMessageChars} characters`,
     };
   }
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? ctx.config.defaultMaxTokens;
-  if (maxTokens > ctx.config.maxTokens) {
-    return { status: 400, code: 'bad_frame', message: `max_tokens may be at most ${ctx.config.maxTokens}` };
+  const limit = maxTokensAllowed(ctx);
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(ctx.config.defaultMaxTokens, limit);
+  if (maxTokens > limit) {
+    return { status: 400, code: 'bad_frame', message: `max_tokens may be at most ${limit} (the context size)` };
   }
   const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined);
   const params: SamplingParams = {

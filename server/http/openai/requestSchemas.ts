@@ -16,17 +16,36 @@ const sampling = {
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 
+const MAX_MESSAGES = 1000;
+const MAX_CONTENT_PARTS = 256;
+
+/**
+ * Bounds checked before the schema, in one cheap pass: the schema's work grows with the number
+ * of items, so a body of many tiny ones must be refused before it is validated.
+ */
+export function countItems(value: unknown): string | undefined {
+  const messages = (value as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(messages)) return undefined;
+  if (messages.length > MAX_MESSAGES) return `messages: at most ${MAX_MESSAGES} messages`;
+  let parts = 0;
+  for (const message of messages) {
+    const content = (message as { content?: unknown } | null)?.content;
+    if (Array.isArray(content)) parts += content.length;
+  }
+  return parts > MAX_CONTENT_PARTS ? `messages: at most ${MAX_CONTENT_PARTS} content parts in all` : undefined;
+}
+
 export const ChatCompletionRequest = z.object({
   ...sampling,
   messages: z
     .array(
       z.object({
         role: z.enum(['system', 'developer', 'user', 'assistant']),
-        content: z.union([z.string(), z.array(TextPart)]).nullish(),
+        content: z.union([z.string(), z.array(TextPart).max(MAX_CONTENT_PARTS)]).nullish(),
       }),
     )
     .min(1)
-    .max(1000),
+    .max(MAX_MESSAGES),
   reasoning_effort: z.enum(['low', 'medium', 'high']).nullish(),
 });
 
