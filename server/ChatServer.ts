@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { WS_PATH } from '../protocol/index.js';
 import { ApiKeys } from './auth/ApiKeys.js';
 import type { Identity } from './auth/Identity.js';
@@ -18,6 +19,9 @@ import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
 import { UwsTransport } from './transport/uwsTransport.js';
 import { WsTransport } from './transport/wsTransport.js';
+
+/** How long past the grace period a stop waits for cancelled generations to return before it goes on. */
+const STOP_DEADLINE_MS = 5_000;
 
 export type RunningServer = {
   /** The bound port (useful with port 0). */
@@ -121,11 +125,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      // The listener stays open through the grace period, so that a load balancer's new
+      // connections get 503 shutting_down (and /readyz says so) instead of being refused.
       state = 'shutting_down';
-      transport.stopListening();
       gateway.announceShutdown(config.shutdownGraceMs);
       await ready.catch(() => undefined);
-      await scheduler?.drain(config.shutdownGraceMs);
+      const drained = scheduler?.drain(config.shutdownGraceMs);
+      await Promise.race([drained, delay(config.shutdownGraceMs + STOP_DEADLINE_MS, undefined, { ref: false })]);
+      transport.stopListening();
       gateway.closeAll();
       await engine?.dispose();
       log.info('stopped');

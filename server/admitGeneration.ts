@@ -21,9 +21,7 @@ export function admitGeneration(
 ): Admission {
   const { clientKey } = input;
   const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
-  const refusal =
-    (requestCounted ? undefined : ctx.limiter.admitRequest(clientKey)) ??
-    ctx.limiter.admitGeneration(clientKey, reservedTokens);
+  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens, { requestCounted });
   if (refusal !== undefined) {
     return { ok: false, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs };
   }

@@ -14,8 +14,9 @@ export function isLoopbackRequest(headers: Readonly<Record<string, string>>): bo
   }
 }
 
+/** `localhost`, `127.x.y.z` or `[::1]`, with an optional port, and nothing after it. */
+const LOOPBACK_HOST = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$/i;
+
 function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
-  return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
+  return host !== undefined && LOOPBACK_HOST.test(host);
 }

@@ -1,5 +1,6 @@
 import { PROTOCOL_VERSION, WS_PATH } from '../../protocol/index.js';
 import { type ApiKeys, bearerToken } from '../auth/ApiKeys.js';
+import { isLoopbackRequest } from '../auth/loopbackOnly.js';
 import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
 import type { Logger } from '../log.js';
 import type { ServerContext } from '../ServerContext.js';
@@ -34,6 +35,12 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
 
 async function route(options: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): Promise<void> {
   const { method, path } = request;
+  // Without keys only loopback is trusted, on every path: a DNS-rebinding page sends a foreign Host or Origin.
+  if (!options.keys.enabled && !isLoopbackRequest(request.headers)) {
+    const message = 'Without API keys this server only answers requests to a loopback host';
+    sendJson(response, 403, { error: { code: 'forbidden', message } });
+    return;
+  }
   if (path === '/v1/tickets') {
     issueTicket(options, request, response);
     return;
@@ -45,6 +52,7 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     return handleCompletion(deps, api, request, response);
   }
   if (path === '/v1/models') {
+    if (method !== 'GET') return sendOpenAiError(response, 405, 'bad_frame', 'Use GET');
     listModels(options, request, response);
     return;
   }

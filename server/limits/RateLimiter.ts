@@ -72,20 +72,30 @@ export class RateLimiter {
   }
 
   /**
-   * Admits a generation (whose request was counted by admitRequest), reserving `estimatedTokens`;
-   * returns the refusal instead when over a limit.
+   * Admits a generation, reserving `estimatedTokens` and counting its request (unless admitRequest
+   * already did, on arrival); returns the refusal instead when over a limit, having taken nothing.
    */
-  admitGeneration(clientKey: string, estimatedTokens: number, now = Date.now()): Refusal | undefined {
+  admitGeneration(
+    clientKey: string,
+    estimatedTokens: number,
+    { requestCounted = false } = {},
+    now = Date.now(),
+  ): Refusal | undefined {
     const usage = this.usage(clientKey, now);
     if (usage.concurrent >= this.limits.concurrent) {
       const message = `At most ${this.limits.concurrent} generations at once per key`;
       return refusal('concurrent', message, RETRY_WHEN_FREED_MS);
+    }
+    const requestWait = requestCounted ? 0 : usage.requests.waitMs(1, now);
+    if (requestWait > 0) {
+      return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, requestWait);
     }
     const tokenWait = usage.tokens.waitMs(Math.min(estimatedTokens, this.limits.tokensPerMinute), now);
     if (tokenWait > 0) {
       return refusal('tokens', `At most ${this.limits.tokensPerMinute} tokens per minute`, tokenWait);
     }
     usage.concurrent += 1;
+    if (!requestCounted) usage.requests.take(1, now);
     usage.tokens.take(estimatedTokens, now);
     return undefined;
   }

@@ -49,7 +49,10 @@ export interface HttpResponse {
   /** True once the client went away; writes after that are ignored. */
   readonly aborted: boolean;
   onAborted(handler: () => void): void;
-  /** Reads the whole request body; rejects past `maxBytes` with a PayloadTooLargeError. */
+  /**
+   * Reads the whole request body; rejects past `maxBytes` with a PayloadTooLargeError, and with a
+   * RequestTimeoutError when it has not all arrived within BODY_DEADLINE_MS (a trickling client).
+   */
   readBody(maxBytes: number): Promise<Buffer>;
   writeHead(status: number, headers: Readonly<Record<string, string>>): void;
   /** Writes part of a streamed body; false means the client is reading slowly. */
@@ -79,6 +82,39 @@ export interface Transport {
   stopListening(): void;
 }
 
+/** How long a request's headers (ws transport) and body (both) may take to arrive, as uWebSockets.js allows. */
+export const REQUEST_DEADLINE_MS = 10_000;
+
+export class RequestTimeoutError extends Error {
+  override name = 'RequestTimeoutError';
+  constructor() {
+    super(`The request did not arrive within ${REQUEST_DEADLINE_MS / 1000} s`);
+  }
+}
+
+/** A body read that gives up after REQUEST_DEADLINE_MS; `stop` ends the read the transport's way. */
+export function readWithDeadline(
+  read: (resolve: (body: Buffer) => void, reject: (error: Error) => void) => void,
+  stop: () => void,
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new RequestTimeoutError());
+    }, REQUEST_DEADLINE_MS);
+    read(
+      (body) => {
+        clearTimeout(timer);
+        resolve(body);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** The address could not be bound: most often another process already listens on the port. */
 export class ListenError extends Error {
   override name = 'ListenError';
@@ -99,6 +135,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   413: 'Payload Too Large',
   426: 'Upgrade Required',
   429: 'Too Many Requests',

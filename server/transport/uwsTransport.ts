@@ -6,6 +6,7 @@ import {
   ListenError,
   PayloadTooLargeError,
   parseProtocolHeader,
+  readWithDeadline,
   type SendStatus,
   type SocketHandle,
   type SocketHandlers,
@@ -169,6 +170,7 @@ class UwsHttpResponse implements HttpResponse {
   private abortHandlers: Array<() => void> = [];
   private bodyChunks: Buffer[] = [];
   private bodyWaiter: { resolve: (body: Buffer) => void; reject: (error: Error) => void } | undefined;
+  private closeAfterEnd = false;
 
   constructor(private readonly res: UwsResponse) {
     res.onAborted(() => {
@@ -187,26 +189,33 @@ class UwsHttpResponse implements HttpResponse {
   }
 
   readBody(maxBytes: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      let size = 0;
-      this.bodyWaiter = { resolve, reject };
-      this.res.onData((chunk, isLast) => {
-        size += chunk.byteLength;
-        if (size > maxBytes) {
-          if (this.bodyWaiter !== undefined) {
-            this.bodyWaiter = undefined;
-            reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
+    return readWithDeadline(
+      (resolve, reject) => {
+        let size = 0;
+        this.bodyWaiter = { resolve, reject };
+        this.res.onData((chunk, isLast) => {
+          size += chunk.byteLength;
+          if (size > maxBytes) {
+            if (this.bodyWaiter !== undefined) {
+              this.bodyWaiter = undefined;
+              reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
+            }
+            return;
           }
-          return;
-        }
-        // The chunk's memory is reused after this callback: copy it.
-        this.bodyChunks.push(Buffer.from(new Uint8Array(chunk)));
-        if (isLast && this.bodyWaiter !== undefined) {
-          this.bodyWaiter = undefined;
-          resolve(Buffer.concat(this.bodyChunks));
-        }
-      });
-    });
+          // The chunk's memory is reused after this callback: copy it.
+          this.bodyChunks.push(Buffer.from(new Uint8Array(chunk)));
+          if (isLast && this.bodyWaiter !== undefined) {
+            this.bodyWaiter = undefined;
+            resolve(Buffer.concat(this.bodyChunks));
+          }
+        });
+      },
+      () => {
+        // The answer (408) still goes out; then the connection closes.
+        this.bodyWaiter = undefined;
+        this.closeAfterEnd = true;
+      },
+    );
   }
 
   writeHead(status: number, headers: Readonly<Record<string, string>>): void {
@@ -244,7 +253,7 @@ class UwsHttpResponse implements HttpResponse {
     if (this.finished) return;
     this.finished = true;
     this.res.cork(() => {
-      this.res.end(body);
+      this.res.end(body, this.closeAfterEnd);
     });
   }
 }

@@ -7,6 +7,8 @@ import {
   ListenError,
   PayloadTooLargeError,
   parseProtocolHeader,
+  REQUEST_DEADLINE_MS,
+  readWithDeadline,
   type SendStatus,
   type SocketHandle,
   type SocketHandlers,
@@ -20,6 +22,7 @@ export class WsTransport<A> implements Transport {
   private readonly server: Server;
   private readonly wss: WebSocketServer;
   private readonly chosenProtocol = new WeakMap<IncomingMessage, string>();
+  private readonly headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
 
   constructor(
     private readonly options: TransportOptions,
@@ -32,7 +35,19 @@ export class WsTransport<A> implements Transport {
       perMessageDeflate: false,
       handleProtocols: (_offered, req) => this.chosenProtocol.get(req) ?? false,
     });
-    this.server = createServer((req, res) => http(requestOf(req), new NodeHttpResponse(req, res)));
+    this.server = createServer(
+      // As uWebSockets.js does: a request must arrive within 10 s (Node checks keep-alive requests).
+      { headersTimeout: REQUEST_DEADLINE_MS, requestTimeout: REQUEST_DEADLINE_MS, connectionsCheckingInterval: 1000 },
+      (req, res) => http(requestOf(req), new NodeHttpResponse(req, res)),
+    );
+    // A connection's first request headers get a deadline of our own, whatever Node's checks do.
+    this.server.on('connection', (socket: Socket) => {
+      const deadline = setTimeout(() => socket.destroy(), REQUEST_DEADLINE_MS);
+      deadline.unref();
+      this.headerDeadlines.set(socket, deadline);
+      socket.once('close', () => clearTimeout(deadline));
+    });
+    this.server.on('request', (req: IncomingMessage) => this.headersArrived(req.socket));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
   }
 
@@ -52,7 +67,13 @@ export class WsTransport<A> implements Transport {
     this.server.close();
   }
 
+  private headersArrived(socket: Socket): void {
+    clearTimeout(this.headerDeadlines.get(socket));
+    this.headerDeadlines.delete(socket);
+  }
+
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.headersArrived(socket);
     const request = requestOf(req);
     if (request.path !== this.options.wsPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -169,21 +190,25 @@ class NodeHttpResponse implements HttpResponse {
   }
 
   readBody(maxBytes: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      this.req.on('data', (chunk: Buffer) => {
-        size += chunk.byteLength;
-        if (size > maxBytes) {
-          reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
-          this.req.destroy();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      this.req.on('end', () => resolve(Buffer.concat(chunks)));
-      this.req.on('error', reject);
-    });
+    return readWithDeadline(
+      (resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        this.req.on('data', (chunk: Buffer) => {
+          size += chunk.byteLength;
+          if (size > maxBytes) {
+            reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
+            this.req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        this.req.on('end', () => resolve(Buffer.concat(chunks)));
+        this.req.on('error', reject);
+      },
+      // The answer (408) still goes out; then the connection closes.
+      () => this.res.setHeader('connection', 'close'),
+    );
   }
 
   writeHead(status: number, headers: Readonly<Record<string, string>>): void {

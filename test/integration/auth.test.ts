@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
@@ -146,8 +147,45 @@ describe('open mode (no keys)', () => {
       body: '{"prompt":"hi"}',
     });
     expect(api.status).toBe(403);
+    for (const path of ['/metrics', '/v1/models', '/readyz', '/healthz', '/', '/llm-chat.js']) {
+      for (const host of ['evil.example', '127.0.0.1:80.evil.com', '[::1].evil.com', 'localhost.evil.com']) {
+        const answer = await getWithHost(`${harness.httpUrl}${path}`, host);
+        expect([path, host, answer.status]).toEqual([path, host, 403]);
+        expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'forbidden' } });
+      }
+      const foreignOrigin = await fetch(`${harness.httpUrl}${path}`, { headers: { origin: 'http://evil.example' } });
+      expect([path, foreignOrigin.status]).toEqual([path, 403]);
+    }
+    for (const host of [`127.0.0.1:${harness.server.port}`, `localhost:${harness.server.port}`, `[::1]:80`]) {
+      expect((await getWithHost(`${harness.httpUrl}/readyz`, host)).status).toBe(200);
+    }
     const local = await TestClient.connect(harness.wsUrl);
     await local.close();
     await harness.stop();
   });
+
+  it('answers 405 to methods other than GET on /v1/models', async () => {
+    const harness = await startTestServer();
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      const answer = await fetch(`${harness.httpUrl}/v1/models`, { method });
+      expect([method, answer.status]).toEqual([method, 405]);
+    }
+    expect((await fetch(`${harness.httpUrl}/v1/models`)).status).toBe(200);
+    await harness.stop();
+  });
 });
+
+/** A GET with a Host header of our choosing (fetch always sends the URL's). */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { headers: { host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+  });
+}

@@ -149,3 +149,32 @@ describe('bad input', () => {
     bad.socket.terminate();
   });
 });
+
+describe('bad HTTP bodies', () => {
+  it('refuses a body of many tiny items before validating it, and counts every request on arrival', async () => {
+    const harness = await startTestServer({ requestsPerMinute: 4 });
+    const post = (body: string) =>
+      fetch(`${harness.httpUrl}/v1/chat/completions`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+    const emptyParts = Array.from({ length: 5000 }, () => ({ type: 'text', text: '' }));
+    const manyParts = await post(JSON.stringify({ messages: [{ role: 'user', content: emptyParts }], max_tokens: 1 }));
+    expect(manyParts.status).toBe(413);
+    expect(await manyParts.json()).toMatchObject({
+      error: { code: 'payload_too_large', message: /256 content parts/ },
+    });
+    const manyMessages = Array.from({ length: 1001 }, () => ({ role: 'user', content: '' }));
+    expect((await post(JSON.stringify({ messages: manyMessages }))).status).toBe(413);
+    expect((await post('{oops')).status).toBe(400);
+    const tooBig = await post(JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(300_000) }] }));
+    expect(tooBig.status).toBe(413);
+    // Four requests this minute, valid or not: the fifth is refused before its body is read.
+    const fifth = await post(JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 1 }));
+    expect(fifth.status).toBe(429);
+    expect(await fifth.json()).toMatchObject({ error: { code: 'rate_limited', message: /4 requests per minute/ } });
+    expect(Number(fifth.headers.get('retry-after'))).toBeGreaterThan(0);
+    await harness.stop();
+  });
+});

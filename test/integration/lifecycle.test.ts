@@ -67,6 +67,23 @@ describe('graceful stop', () => {
 
     spawned.child.kill('SIGTERM');
     expect(await client.next('server.notice')).toEqual({ type: 'server.notice', kind: 'shutdown', graceMs: 5000 });
+    // During the grace period the port still answers: 503 shutting_down, never a refused connection.
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'shutting_down' });
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, [PROTOCOL_VERSION]);
+    const upgrade = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      socket.on('error', reject);
+    });
+    expect(upgrade.status).toBe(503);
+    expect(JSON.parse(upgrade.body)).toMatchObject({ error: { code: 'shutting_down', retryable: true } });
     const answer = await collect(client, genId);
     expect(['stop', 'length']).toContain(answer.done.finish);
     expect((await client.closed).code).toBe(CloseCodes.ShuttingDown.code);

@@ -89,3 +89,34 @@ describe('resume grace period', () => {
     await harness.stop();
   });
 });
+
+describe('resume budget', () => {
+  it('replays a finished answer as one merged frame, and refuses resumes past --resumes-per-minute', async () => {
+    const harness = await startTestServer({ resumesPerMinute: 3 });
+    const client = await TestClient.connect(harness.wsUrl);
+    const { sessionId } = await openSession(client);
+    const answer = await chat(client, sessionId, 'Once upon a time', { maxTokens: 200, temperature: 0 });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const before = client.frames.length;
+      client.send({ type: 'generation.resume', id: `again-${attempt}`, genId: answer.genId, afterSeq: 0 });
+      await client.next('generation.done', (f) => f.genId === answer.genId);
+      const replayed = client.frames.slice(before).filter((f): f is Token => f.type === 'token');
+      expect(replayed).toEqual([
+        {
+          type: 'token',
+          genId: answer.genId,
+          seq: answer.done.usage.completionTokens,
+          text: answer.text,
+          channel: 'content',
+        },
+      ]);
+    }
+    client.send({ type: 'generation.resume', id: 'one-too-many', genId: answer.genId, afterSeq: 0 });
+    const refused = await client.next('error', (f) => f.id === 'one-too-many');
+    expect(refused).toMatchObject({ code: 'rate_limited', retryable: true });
+    expect(refused.retryAfterMs).toBeGreaterThan(10_000);
+    expect(refused.message).toMatch(/3 resumes per minute/);
+    await client.close();
+    await harness.stop();
+  });
+});

@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
@@ -22,6 +23,23 @@ describe.each(['uws', 'ws'] as const)('the %s transport', (transport) => {
   });
   afterAll(() => harness.stop());
   const connect = () => TestClient.connect(harness.wsUrl, [PROTOCOL_VERSION], auth);
+
+  it('cuts off a client that trickles its headers or its body, within seconds', { timeout: 20_000 }, async () => {
+    const open = await startTestServer({ transport });
+    const started = performance.now();
+    const trickled = [
+      ['GET /v1/ws HTTP/1.1\r\n', 'Host: 127.0.0.1\r\n', 'Upgrade: websocket\r\n'],
+      ['POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n', '{"mess', 'ages":'],
+    ].map((pieces) => trickle(open.server.port, pieces));
+    const ended = await Promise.all(trickled);
+    await open.stop();
+    expect(ended.map((end) => end.closed)).toEqual([true, true]);
+    // Ours answers 408 request_timeout; uWebSockets.js's own 10 s limit may close the socket first, silently.
+    if (transport === 'ws' || ended[1]?.received !== '') {
+      expect(ended[1]?.received).toMatch(/^HTTP\/1\.1 408[\s\S]*"code":"request_timeout"/);
+    }
+    expect(performance.now() - started).toBeLessThan(15_000);
+  });
 
   it('holds a conversation with numbered tokens', async () => {
     const client = await connect();
@@ -91,3 +109,28 @@ describe.each(['uws', 'ws'] as const)('the %s transport', (transport) => {
     expect(unauthorized.status).toBe(401);
   });
 });
+
+/** Sends `pieces` one a second, then keeps the socket open; whether the server ended it within 18 s, and what it said. */
+function trickle(port: number, pieces: string[]): Promise<{ closed: boolean; received: string }> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (data) => {
+      received += data.toString();
+    });
+    let sent = 0;
+    const drip = setInterval(() => {
+      if (sent < pieces.length) socket.write(pieces[sent++] ?? '');
+    }, 1000);
+    const giveUp = setTimeout(() => finish(false), 18_000);
+    const finish = (closed: boolean) => {
+      clearInterval(drip);
+      clearTimeout(giveUp);
+      socket.destroy();
+      resolve({ closed, received });
+    };
+    socket.on('close', () => finish(true));
+    socket.on('end', () => finish(true));
+  });
+}

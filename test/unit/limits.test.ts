@@ -20,8 +20,8 @@ describe('RateLimiter', () => {
 
   it('reserves tokens at admission and settles them with the real usage', () => {
     const limiter = new RateLimiter(limits);
-    expect(limiter.admitGeneration('k', 80, 0)).toBeUndefined();
-    expect(limiter.admitGeneration('k', 10, 0)).toMatchObject({ dimension: 'concurrent' });
+    expect(limiter.admitGeneration('k', 80, {}, 0)).toBeUndefined();
+    expect(limiter.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'concurrent' });
     limiter.settleGeneration('k', 80, 30, 0);
     const tokens = limiter.snapshot('k', { used: 0, limit: 1 }, 0).find((state) => state.name === 'tokens');
     expect(tokens).toMatchObject({ limit: 100, remaining: 70 });
@@ -29,13 +29,16 @@ describe('RateLimiter', () => {
 
   it('refuses past the requests and tokens budgets with the wait until they refill', () => {
     const limiter = new RateLimiter(limits);
-    expect(limiter.admitRequest('k', 0)).toBeUndefined();
+    limiter.admitGeneration('k', 1, {}, 0);
+    limiter.settleGeneration('k', 1, 1, 0);
     expect(limiter.admitRequest('k', 0)).toBeUndefined();
     expect(limiter.admitRequest('k', 0)).toMatchObject({ dimension: 'requests', retryAfterMs: 30_000 });
+    expect(limiter.admitGeneration('k', 1, {}, 0)).toMatchObject({ dimension: 'requests' });
+    expect(limiter.admitGeneration('k', 1, { requestCounted: true }, 0)).toBeUndefined();
     const other = new RateLimiter(limits);
-    expect(other.admitGeneration('k', 150, 0)).toBeUndefined();
+    expect(other.admitGeneration('k', 150, {}, 0)).toBeUndefined();
     other.settleGeneration('k', 150, 150, 0);
-    expect(other.admitGeneration('k', 10, 0)).toMatchObject({ dimension: 'tokens' });
+    expect(other.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'tokens' });
   });
 
   it('budgets resumes per key, each one replaying a whole answer', () => {

@@ -6,7 +6,12 @@ import { isLoopbackRequest } from '../../auth/loopbackOnly.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
-import { type HttpRequest, type HttpResponse, PayloadTooLargeError } from '../../transport/Transport.js';
+import {
+  type HttpRequest,
+  type HttpResponse,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+} from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
 import { sendJson } from '../sendJson.js';
 import {
@@ -61,7 +66,12 @@ export async function handleCompletion(
   // Cheap limits first: the request counts against the key's budget before its body is read or checked.
   const overBudget = ctx.limiter.admitRequest(clientKey);
   if (overBudget !== undefined) {
-    return fail({ status: 429, code: 'rate_limited', message: overBudget.message, retryAfterMs: overBudget.retryAfterMs });
+    return fail({
+      status: 429,
+      code: 'rate_limited',
+      message: overBudget.message,
+      retryAfterMs: overBudget.retryAfterMs,
+    });
   }
   const body = await readJson(response, ctx.config.maxBodyBytes);
   if ('status' in body) return fail(body);
@@ -188,6 +198,7 @@ async function readJson(response: HttpResponse, maxBytes: number): Promise<{ val
   } catch (error) {
     if (error instanceof PayloadTooLargeError)
       return { status: 413, code: 'payload_too_large', message: error.message };
+    if (error instanceof RequestTimeoutError) return { status: 408, code: 'request_timeout', message: error.message };
     return { status: 400, code: 'bad_json', message: 'The request body is not valid JSON' };
   }
 }
