@@ -66,6 +66,12 @@ export class Connection {
     this.send({ type: 'error', ...details, code, message, retryable: RETRYABLE[code] });
   }
 
+  /** An error frame for a refused request (a limit, a bound), with its retry hint when it has one. */
+  refuse(refusal: { code: ErrorCode; message: string; retryAfterMs?: number }, id: string): void {
+    const { code, message, retryAfterMs } = refusal;
+    this.sendError(code, message, retryAfterMs === undefined ? { id } : { id, retryAfterMs });
+  }
+
   close({ code, reason }: CloseCode): void {
     this.socket.close(code, reason);
   }

@@ -38,8 +38,7 @@ export function openSession(ctx: ServerContext, connection: Connection, frame: S
   }
   const created = ctx.sessions.create(ownerKey, frame.system);
   if ('code' in created) {
-    const { code, message, retryAfterMs } = created;
-    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
+    connection.refuse(created, frame.id);
     return;
   }
   const { session, resumeToken } = created;

@@ -27,8 +27,7 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
   }
   const full = ctx.sessions.checkTurn(session, frame.content.length);
   if (full !== undefined) {
-    const { code, message, retryAfterMs } = full;
-    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
+    connection.refuse(full, frame.id);
     return;
   }
   const maxTokens = frame.params?.maxTokens ?? Math.min(config.defaultMaxTokens, maxTokensAllowed(ctx));
@@ -47,8 +46,7 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
     params: { ...frame.params, maxTokens },
   });
   if (!admission.ok) {
-    const { code, message, retryAfterMs } = admission;
-    connection.sendError(code, message, retryAfterMs === undefined ? { id: frame.id } : { id: frame.id, retryAfterMs });
+    connection.refuse(admission, frame.id);
     return;
   }
   const { generation } = admission;
