@@ -49,6 +49,8 @@ const PROMPT = 'Once upon a time';
 const BYSTANDER_PARAMS = { maxTokens: 48, temperature: 0 };
 const BYSTANDER_TURNS_PER_SESSION = 8;
 const PING_EVERY_MS = 20;
+/** Refusals in a row after which an attacker's preparation stops trying. */
+const MAX_REFUSED_IN_A_ROW = 20;
 
 type Counts = Record<string, number>;
 
@@ -333,8 +335,11 @@ async function chatBystander(wire: Wire, endAt: number): Promise<ChatStats> {
         if (frame.type === 'generation.queued' && frame.id === id) genId = frame.genId;
         if (frame.type !== 'token' || frame.genId !== genId) return;
         const now = performance.now();
-        if (last === undefined) stats.ttfts.push(now - sentAt);
-        else stats.gaps.push(now - last);
+        // The turn in flight when the window ends runs on: what comes after the window is not counted.
+        if (now <= endAt) {
+          if (last === undefined) stats.ttfts.push(now - sentAt);
+          else stats.gaps.push(now - last);
+        }
         last = now;
         stats.tokens += (frame.seq ?? lastSeq + 1) - lastSeq;
         lastSeq = frame.seq ?? lastSeq + 1;
@@ -502,9 +507,13 @@ function longHistory(config: AttackerConfig): Attack {
       const startedAt = performance.now();
       const prepEnd = startedAt + config.prepMs;
       let stored = 0;
+      // A server that refuses turn after turn (a history bound, say) ends the preparation early.
+      let refusedInARow = 0;
       for (let turn = 0; stored < config.historyTurns && performance.now() < prepEnd; turn++) {
-        const done = await session.chat(`prep-${turn}`, { maxTokens: 1, temperature: 0 }, 20_000);
+        const done = await session.chat(`prep-${turn}`, { maxTokens: 1, temperature: 0 }, idleBefore(prepEnd));
         if (done !== undefined) stored += 1;
+        refusedInARow = done === undefined ? refusedInARow + 1 : 0;
+        if (refusedInARow >= MAX_REFUSED_IN_A_ROW) break;
       }
       const notes: Record<string, number | string> = {
         turnsStored: stored,
@@ -625,7 +634,8 @@ function resumeFlood(config: AttackerConfig): Attack {
       session = new AttackerSession(config.wsUrl, prep);
       const deadline = performance.now() + config.prepMs;
       let done: Awaited<ReturnType<typeof generate>>;
-      while (done === undefined && performance.now() < deadline) done = await generate(prep, deadline);
+      for (let tries = 0; done === undefined && tries < MAX_REFUSED_IN_A_ROW && performance.now() < deadline; tries++)
+        done = await generate(prep, deadline);
       return { completionTokens: done?.completionTokens ?? 0, burst: config.resumeBurst };
     },
     async run(tally, endAt) {
@@ -916,7 +926,7 @@ async function measureWindow(
         bodyBytes: options.bodyBytes,
         httpParallel: options.httpParallel,
       });
-      const prepared = await attacker.next('prepared', options.prepMs + 30_000);
+      const prepared = await attacker.next('prepared', options.prepMs + 60_000);
       process.stderr.write(`  ${LABELS[attack]}: prepared ${JSON.stringify(prepared.notes)}\n`);
     }
     const chatWire = await Wire.connect(server.wsUrl);
