@@ -1,10 +1,11 @@
 import { availableParallelism, homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { PACKAGE_ROOT } from './packageRoot.js';
 import { QUEUE_POLICY_NAMES } from './scheduler/policies/resolveQueuePolicy.js';
 
 /** The tiny model committed with the project (models/README.md), so a fresh clone serves offline. */
-export const EMBEDDED_MODEL_PATH = resolve(import.meta.dirname, '..', 'models', 'stories260K.gguf');
+export const EMBEDDED_MODEL_PATH = join(PACKAGE_ROOT, 'models', 'stories260K.gguf');
 
 /**
  * Every setting of the server, validated once at start. Each field can be given as a flag
@@ -216,5 +217,5 @@ function toEnvName(key: string): string {
 }
 
 function defaultStaticDir(): string {
-  return resolve(import.meta.dirname, '..', 'web-demo', 'dist');
+  return join(PACKAGE_ROOT, 'web-demo', 'dist');
 }

@@ -12,13 +12,17 @@ export type SpawnedServer = {
   ready: () => Promise<void>;
 };
 
-/** Runs `npm start`'s command (server/main.ts) as a child process, for signal and exit tests. */
+/** The server's entry from source (through tsx), or as `npm start` runs it, built into dist/. */
+const ENTRIES = { source: ['--import', 'tsx', 'server/main.ts'], built: ['dist/server/main.js'] } as const;
+
+/** Runs the server's CLI as a child process, for signal and exit tests. */
 export function spawnServer(
   args: string[] = [],
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
+  entry: keyof typeof ENTRIES = 'source',
 ): SpawnedServer {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'server/main.ts', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, ...ENTRIES[entry], '--port', '0', ...args], {
     env: { ...process.env, MODEL_PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -128,8 +128,9 @@ describe('start-up refusals', () => {
 });
 
 describe('model resolution', () => {
-  it('serves the tiny model committed in models/ when neither MODEL_PATH nor MODEL is set', async () => {
-    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: '' });
+  it('serves the tiny model committed in models/ from the build `npm start` runs, with no settings', async () => {
+    // dist/ is built by `npm test`'s pretest step (npm run build), as by `npm start`'s prestart.
+    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: '' }, [], 'built');
     const port = await spawned.port();
     await spawned.ready();
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
