@@ -52,11 +52,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     requestsPerMinute: config.requestsPerMinute,
     tokensPerMinute: config.tokensPerMinute,
   });
-  const gateway = new Gateway({ keys, tickets, allowedOrigins: config.allowedOrigins }, limiter);
+  const access = { keys, tickets, allowedOrigins: config.allowedOrigins };
+  const gateway = new Gateway(access, limiter);
   const http = createHttpRoutes({
     staticDir: config.staticDir,
-    keys,
-    tickets,
+    access,
     log,
     state: () => state,
     context: () => context,

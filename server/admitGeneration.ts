@@ -1,12 +1,10 @@
-import type { ErrorCode } from '../protocol/index.js';
+import type { Refusal } from '../protocol/index.js';
 import type { ChatMessage } from './engine/Engine.js';
 import type { ServerContext } from './ServerContext.js';
 import type { Generation, GenerationInput } from './scheduler/Generation.js';
 import { SchedulerRefusal } from './scheduler/Scheduler.js';
 
-export type Admission =
-  | { ok: true; generation: Generation }
-  | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
+export type Admission = { ok: true; generation: Generation } | ({ ok: false } & Refusal);
 
 /**
  * The one door to the scheduler, for WebSocket and HTTP alike: checks the client's rate limits
@@ -22,9 +20,7 @@ export function admitGeneration(
   const { clientKey } = input;
   const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
   const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens, { requestCounted });
-  if (refusal !== undefined) {
-    return { ok: false, code: 'rate_limited', message: refusal.message, retryAfterMs: refusal.retryAfterMs };
-  }
+  if (refusal !== undefined) return { ok: false, ...refusal };
   let generation: Generation;
   try {
     generation = ctx.scheduler.submit(input);

@@ -3,6 +3,7 @@ import {
   CloseCodes,
   type ErrorCode,
   encodeServerFrame,
+  type Refusal,
   RETRYABLE,
   type ServerFrame,
 } from '../../protocol/index.js';
@@ -67,7 +68,7 @@ export class Connection {
   }
 
   /** An error frame for a refused request (a limit, a bound), with its retry hint when it has one. */
-  refuse(refusal: { code: ErrorCode; message: string; retryAfterMs?: number }, id: string): void {
+  refuse(refusal: Refusal, id: string): void {
     const { code, message, retryAfterMs } = refusal;
     this.sendError(code, message, retryAfterMs === undefined ? { id } : { id, retryAfterMs });
   }

@@ -5,13 +5,12 @@ import {
   decodeClientFrame,
   type ErrorCode,
   PROTOCOL_VERSION,
-  RETRYABLE,
+  type Refusal,
   SUPPORTED_SUBPROTOCOLS,
 } from '../../protocol/index.js';
-import type { ApiKeys } from '../auth/ApiKeys.js';
-import { authenticateUpgrade } from '../auth/authenticateUpgrade.js';
+import { type Access, authenticate, isRefusal } from '../auth/authenticate.js';
 import type { Identity } from '../auth/Identity.js';
-import { TICKET_PREFIX, type TicketStore } from '../auth/TicketStore.js';
+import { TICKET_PREFIX } from '../auth/TicketStore.js';
 import type { RateLimiter } from '../limits/RateLimiter.js';
 import { maxTokensAllowed, type ServerContext } from '../ServerContext.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
@@ -22,8 +21,6 @@ import { closeSession } from './handlers/closeSession.js';
 import { openSession } from './handlers/openSession.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
 import { sendChat } from './handlers/sendChat.js';
-
-export type GatewayAuth = { keys: ApiKeys; tickets: TicketStore; allowedOrigins: readonly string[] };
 
 /**
  * Everything a connection does between the socket and the scheduler: handshake, decoding,
@@ -37,7 +34,7 @@ export class Gateway implements SocketHandlers<Identity> {
   private readonly orphanTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    private readonly auth: GatewayAuth,
+    private readonly access: Access,
     private readonly limiter: RateLimiter,
   ) {}
 
@@ -51,20 +48,22 @@ export class Gateway implements SocketHandlers<Identity> {
   }
 
   upgrade(request: UpgradeRequest): UpgradeDecision<Identity> {
-    if (this.shuttingDown) return refuse(503, 'shutting_down', 'The server is shutting down');
-    if (this.ctx === undefined) return refuse(503, 'not_ready', 'The model is still loading; retry shortly');
+    if (this.shuttingDown) return refuse({ code: 'shutting_down', message: 'The server is shutting down' });
+    if (this.ctx === undefined) {
+      return refuse({ code: 'not_ready', message: 'The model is still loading; retry shortly', retryAfterMs: 1000 });
+    }
     const protocol = request.offeredProtocols.find((offered) => SUPPORTED_SUBPROTOCOLS.includes(offered));
     if (protocol === undefined) {
       // Never echo a ticket: it is a secret.
       const offered = request.offeredProtocols.filter((entry) => !entry.startsWith(TICKET_PREFIX)).join(', ') || 'none';
       const message = `Offer the WebSocket subprotocol "${PROTOCOL_VERSION}" (offered: ${offered.slice(0, 200)})`;
-      return refuse(426, 'unsupported_version', message);
+      return refuse({ code: 'unsupported_version', message });
     }
-    const auth = authenticateUpgrade(request, this.auth.keys, this.auth.tickets, this.auth.allowedOrigins);
-    if (!auth.ok) return refuse(auth.status, auth.code, auth.message);
-    const refusal = this.limiter.admitConnection(auth.identity.clientKey);
-    if (refusal !== undefined) return refuse(429, 'rate_limited', refusal.message, refusal.retryAfterMs);
-    return { accept: true, protocol, attachment: auth.identity };
+    const identity = authenticate(request, this.access, `conn:${nanoid(12)}`);
+    if (isRefusal(identity)) return refuse(identity);
+    const refusal = this.limiter.admitConnection(identity.clientKey);
+    if (refusal !== undefined) return refuse(refusal);
+    return { accept: true, protocol, attachment: identity };
   }
 
   open(socket: SocketHandle<Identity>): void {
@@ -231,7 +230,6 @@ export class Gateway implements SocketHandlers<Identity> {
   }
 }
 
-function refuse(status: number, code: ErrorCode, message: string, retryAfterMs?: number): UpgradeDecision<Identity> {
-  const error = { code, message, retryable: RETRYABLE[code], ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
-  return { accept: false, status, body: { error } };
+function refuse(refusal: Refusal): UpgradeDecision<Identity> {
+  return { accept: false, refusal };
 }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { HttpResponse } from '../transport/Transport.js';
-import { sendJson } from './sendJson.js';
+import { sendRefusal } from './sendJson.js';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -27,7 +27,7 @@ export async function serveStatic(root: string, urlPath: string, response: HttpR
           () => false,
         );
   if (file === undefined || !found) {
-    sendJson(response, 404, { error: { code: 'not_found', message: `No such path: ${urlPath.slice(0, 200)}` } });
+    sendRefusal(response, { code: 'not_found', message: `No such path: ${urlPath.slice(0, 200)}` });
     return;
   }
   const body = await readFile(file);

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { RateLimitState } from '../../protocol/index.js';
+import type { RateLimitState, Refusal } from '../../protocol/index.js';
 import { TokenBucket } from './TokenBucket.js';
 
 export type RateLimits = {
@@ -10,7 +10,12 @@ export type RateLimits = {
   tokensPerMinute: number;
 };
 
-export type Refusal = { dimension: RateLimitState['name'] | 'resumes'; message: string; retryAfterMs: number };
+/** A limit's refusal: always rate_limited, with the dimension that refused and when to retry. */
+export type LimitRefusal = Refusal & {
+  code: 'rate_limited';
+  dimension: RateLimitState['name'] | 'resumes';
+  retryAfterMs: number;
+};
 
 type ClientUsage = {
   connections: number;
@@ -34,7 +39,7 @@ export class RateLimiter {
 
   constructor(private readonly limits: RateLimits) {}
 
-  admitConnection(clientKey: string): Refusal | undefined {
+  admitConnection(clientKey: string): LimitRefusal | undefined {
     const usage = this.usage(clientKey);
     if (usage.connections >= this.limits.connections) {
       return refusal('connections', `At most ${this.limits.connections} connections per key`, RETRY_WHEN_FREED_MS);
@@ -49,7 +54,7 @@ export class RateLimiter {
   }
 
   /** Admits a `generation.resume`: each replays a whole answer, so they are budgeted. */
-  admitResume(clientKey: string, now = Date.now()): Refusal | undefined {
+  admitResume(clientKey: string, now = Date.now()): LimitRefusal | undefined {
     const usage = this.usage(clientKey, now);
     const wait = usage.resumes.waitMs(1, now);
     if (wait > 0) return refusal('resumes', `At most ${this.limits.resumesPerMinute} resumes per minute`, wait);
@@ -63,7 +68,7 @@ export class RateLimiter {
   }
 
   /** Counts a request against the per-minute budget; HTTP calls it on arrival, before reading the body. */
-  admitRequest(clientKey: string, now = Date.now()): Refusal | undefined {
+  admitRequest(clientKey: string, now = Date.now()): LimitRefusal | undefined {
     const usage = this.usage(clientKey, now);
     const wait = usage.requests.waitMs(1, now);
     if (wait > 0) return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, wait);
@@ -80,7 +85,7 @@ export class RateLimiter {
     estimatedTokens: number,
     { requestCounted = false } = {},
     now = Date.now(),
-  ): Refusal | undefined {
+  ): LimitRefusal | undefined {
     const usage = this.usage(clientKey, now);
     if (usage.concurrent >= this.limits.concurrent) {
       const message = `At most ${this.limits.concurrent} generations at once per key`;
@@ -150,6 +155,7 @@ export class RateLimiter {
   }
 }
 
-function refusal(dimension: Refusal['dimension'], message: string, retryAfterMs: number): Refusal {
-  return { dimension, message, retryAfterMs: Number.isFinite(retryAfterMs) ? retryAfterMs : 60_000 };
+function refusal(dimension: LimitRefusal['dimension'], message: string, retryAfterMs: number): LimitRefusal {
+  const retry = Number.isFinite(retryAfterMs) ? retryAfterMs : 60_000;
+  return { code: 'rate_limited', dimension, message, retryAfterMs: retry };
 }

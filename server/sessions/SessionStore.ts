@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { nanoid } from 'nanoid';
-import type { ErrorCode } from '../../protocol/index.js';
+import type { Refusal } from '../../protocol/index.js';
 import type { ChatMessage } from '../engine/Engine.js';
 import { Session } from './Session.js';
 
@@ -16,8 +16,6 @@ export type SessionLimits = {
   /** Characters of system prompts and history one owner may hold over all its sessions. */
   maxCharsPerKey: number;
 };
-
-export type SessionRefusal = { code: ErrorCode; message: string; retryAfterMs?: number };
 
 /** What one owner keeps: its sessions (for the count) and their characters. */
 type OwnerUsage = { sessions: number; chars: number };
@@ -52,7 +50,7 @@ export class SessionStore {
     return this.owners.get(ownerKey)?.sessions ?? 0;
   }
 
-  create(ownerKey: string, system: string | undefined): { session: Session; resumeToken: string } | SessionRefusal {
+  create(ownerKey: string, system: string | undefined): { session: Session; resumeToken: string } | Refusal {
     const owner = this.owner(ownerKey);
     if (owner.sessions >= this.limits.maxSessionsPerKey) {
       return {
@@ -91,7 +89,7 @@ export class SessionStore {
   }
 
   /** Whether a turn of `chars` more characters may start on the session; the refusal if not. */
-  checkTurn(session: Session, chars: number): SessionRefusal | undefined {
+  checkTurn(session: Session, chars: number): Refusal | undefined {
     const { maxSessionChars } = this.limits;
     if (session.chars + chars > maxSessionChars) {
       return {
@@ -112,7 +110,7 @@ export class SessionStore {
     if (this.sessions.has(session.id)) this.owner(session.ownerKey).chars += session.chars - before;
   }
 
-  private checkChars(owner: OwnerUsage, chars: number): SessionRefusal | undefined {
+  private checkChars(owner: OwnerUsage, chars: number): Refusal | undefined {
     const { maxCharsPerKey } = this.limits;
     if (owner.chars + chars <= maxCharsPerKey) return undefined;
     return {

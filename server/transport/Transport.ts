@@ -1,3 +1,5 @@
+import { errorBody, HTTP_STATUS, type Refusal } from '../../protocol/index.js';
+
 /**
  * The one seam between the server and a socket library. Only files in server/transport/ import
  * uWebSockets.js or ws; everything above speaks these types.
@@ -27,7 +29,7 @@ export type UpgradeRequest = {
 
 export type UpgradeDecision<A> =
   | { accept: true; protocol: string; attachment: A }
-  | { accept: false; status: number; body: unknown };
+  | { accept: false; refusal: Refusal };
 
 export interface SocketHandlers<A> {
   upgrade(request: UpgradeRequest): UpgradeDecision<A>;
@@ -127,21 +129,31 @@ export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
 }
 
-export const STATUS_TEXT: Readonly<Record<number, string>> = {
+const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
-  204: 'No Content',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  409: 'Conflict',
   413: 'Payload Too Large',
   426: 'Upgrade Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+/** The HTTP status line's tail: `404 Not Found`. */
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+}
+
+/** A refused upgrade as an HTTP answer: its status and plain JSON body. */
+export function refusedUpgrade(refusal: Refusal): { status: string; body: string } {
+  return { status: statusLine(HTTP_STATUS[refusal.code]), body: JSON.stringify(errorBody(refusal)) };
+}
 
 /** Splits a Sec-WebSocket-Protocol header into its entries. */
 export function parseProtocolHeader(header: string): string[] {

@@ -7,10 +7,11 @@ import {
   PayloadTooLargeError,
   parseProtocolHeader,
   readWithDeadline,
+  refusedUpgrade,
   type SendStatus,
   type SocketHandle,
   type SocketHandlers,
-  STATUS_TEXT,
+  statusLine,
   type Transport,
   type TransportOptions,
 } from './Transport.js';
@@ -44,11 +45,9 @@ export class UwsTransport<A> implements Transport {
           remoteAddress,
         });
         if (!decision.accept) {
+          const { status, body } = refusedUpgrade(decision.refusal);
           res.cork(() => {
-            res
-              .writeStatus(`${decision.status} ${STATUS_TEXT[decision.status] ?? ''}`)
-              .writeHeader('content-type', 'application/json')
-              .end(JSON.stringify(decision.body));
+            res.writeStatus(status).writeHeader('content-type', 'application/json').end(body);
           });
           return;
         }
@@ -221,7 +220,7 @@ class UwsHttpResponse implements HttpResponse {
   writeHead(status: number, headers: Readonly<Record<string, string>>): void {
     if (this.finished) return;
     this.res.cork(() => {
-      this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+      this.res.writeStatus(statusLine(status));
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
     });
   }

@@ -9,10 +9,10 @@ import {
   parseProtocolHeader,
   REQUEST_DEADLINE_MS,
   readWithDeadline,
+  refusedUpgrade,
   type SendStatus,
   type SocketHandle,
   type SocketHandlers,
-  STATUS_TEXT,
   type Transport,
   type TransportOptions,
 } from './Transport.js';
@@ -86,8 +86,7 @@ export class WsTransport<A> implements Transport {
       remoteAddress: socket.remoteAddress ?? '',
     });
     if (!decision.accept) {
-      const body = JSON.stringify(decision.body);
-      const status = `${decision.status} ${STATUS_TEXT[decision.status] ?? ''}`;
+      const { status, body } = refusedUpgrade(decision.refusal);
       socket.end(
         `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CloseCodes, decodeClientFrame, ERROR_CODES, RETRYABLE } from '../../protocol/index.js';
+import {
+  CloseCodes,
+  decodeClientFrame,
+  ERROR_CODES,
+  errorBody,
+  HTTP_STATUS,
+  openAiErrorBody,
+  RETRYABLE,
+} from '../../protocol/index.js';
 import { buildJsonSchema, JSON_SCHEMA_FILE } from '../../protocol/jsonSchema.js';
 
 describe('protocol v1', () => {
@@ -50,6 +58,20 @@ describe('protocol v1', () => {
 
   it('states for every error code whether a retry may succeed', () => {
     expect(Object.keys(RETRYABLE).sort()).toEqual([...ERROR_CODES].sort());
+  });
+
+  it('maps every error code to one HTTP status, and derives the plain and OpenAI bodies from a refusal', () => {
+    expect(Object.keys(HTTP_STATUS).sort()).toEqual([...ERROR_CODES].sort());
+    for (const status of Object.values(HTTP_STATUS)) expect(status >= 400 && status <= 599).toBe(true);
+    const refusal = { code: 'rate_limited', message: 'Slow down', retryAfterMs: 1500 } as const;
+    expect(errorBody(refusal)).toEqual({
+      error: { code: 'rate_limited', message: 'Slow down', retryable: true, retryAfterMs: 1500 },
+    });
+    expect(openAiErrorBody(refusal)).toEqual({
+      error: { message: 'Slow down', type: 'rate_limit_error', param: null, code: 'rate_limited', retryAfterMs: 1500 },
+    });
+    expect(openAiErrorBody({ code: 'context_overflow', message: 'Too long' }).error.type).toBe('invalid_request_error');
+    expect(openAiErrorBody({ code: 'model_error', message: 'Broke' }).error.type).toBe('server_error');
   });
 
   it('keeps application close codes in the 4000 range and standard ones below 1012', () => {

@@ -15,7 +15,7 @@ export function resumeGeneration(ctx: ServerContext, connection: Connection, fra
   }
   const refusal = ctx.limiter.admitResume(connection.identity.clientKey);
   if (refusal !== undefined) {
-    connection.refuse({ code: 'rate_limited', ...refusal }, frame.id);
+    connection.refuse(refusal, frame.id);
     return;
   }
   const genId = generation.id;

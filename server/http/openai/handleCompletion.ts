@@ -1,8 +1,7 @@
 import { nanoid } from 'nanoid';
-import type { ErrorCode } from '../../../protocol/index.js';
+import type { ErrorCode, Refusal } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
-import { type ApiKeys, bearerToken } from '../../auth/ApiKeys.js';
-import { isLoopbackRequest } from '../../auth/loopbackOnly.js';
+import type { Identity } from '../../auth/Identity.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
@@ -13,7 +12,7 @@ import {
   RequestTimeoutError,
 } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
-import { sendJson } from '../sendJson.js';
+import { sendJson, sendRefusal } from '../sendJson.js';
 import {
   type ApiKind,
   chunkOf,
@@ -23,11 +22,9 @@ import {
   usageChunkOf,
 } from './openAiFormat.js';
 import { ChatCompletionRequest, CompletionRequest, countItems } from './requestSchemas.js';
-import { sendOpenAiError } from './sendOpenAiError.js';
 
-export type CompletionDeps = { context: ServerContext | undefined; state: ServerState; keys: ApiKeys };
+export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
 
-type Failure = { status: number; code: ErrorCode; message: string; retryAfterMs?: number };
 type Parsed = { messages: ChatMessage[]; params: SamplingParams; stream: boolean; includeUsage: boolean };
 
 /**
@@ -37,46 +34,26 @@ type Parsed = { messages: ChatMessage[]; params: SamplingParams; stream: boolean
 export async function handleCompletion(
   deps: CompletionDeps,
   kind: ApiKind,
+  { clientKey }: Identity,
   request: HttpRequest,
   response: HttpResponse,
 ): Promise<void> {
-  const fail = (failure: Failure) => {
-    deps.context?.metrics.countError(failure.code);
-    sendOpenAiError(response, failure.status, failure.code, failure.message, failure.retryAfterMs);
+  const fail = (refusal: Refusal) => {
+    deps.context?.metrics.countError(refusal.code);
+    sendRefusal(response, refusal, { shape: 'openai' });
   };
   const ctx = deps.context;
   if (ctx === undefined || deps.state !== 'ready') {
-    const code = deps.state === 'shutting_down' ? 'shutting_down' : 'not_ready';
-    fail({
-      status: 503,
-      code,
-      message: code === 'not_ready' ? 'The model is still loading' : 'The server is shutting down',
-      retryAfterMs: 1000,
-    });
-    return;
-  }
-  const clientKey = clientKeyOf(deps.keys, request);
-  if (clientKey === undefined) {
-    const message = deps.keys.enabled
-      ? 'Send Authorization: Bearer <API key>'
-      : 'Without API keys only loopback hosts may call the API';
-    fail({ status: deps.keys.enabled ? 401 : 403, code: deps.keys.enabled ? 'unauthorized' : 'forbidden', message });
-    return;
+    if (deps.state === 'shutting_down') return fail({ code: 'shutting_down', message: 'The server is shutting down' });
+    return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
   }
   // Cheap limits first: the request counts against the key's budget before its body is read or checked.
   const overBudget = ctx.limiter.admitRequest(clientKey);
-  if (overBudget !== undefined) {
-    return fail({
-      status: 429,
-      code: 'rate_limited',
-      message: overBudget.message,
-      retryAfterMs: overBudget.retryAfterMs,
-    });
-  }
+  if (overBudget !== undefined) return fail(overBudget);
   const body = await readJson(response, ctx.config.maxBodyBytes);
-  if ('status' in body) return fail(body);
+  if ('code' in body) return fail(body);
   const parsed = parseRequest(ctx, kind, body.value);
-  if ('status' in parsed) return fail(parsed);
+  if ('code' in parsed) return fail(parsed);
 
   const id = nanoid(16);
   const admission = admitGeneration(
@@ -92,15 +69,7 @@ export async function handleCompletion(
     },
     { requestCounted: true },
   );
-  if (!admission.ok) {
-    const status = admission.code === 'shutting_down' ? 503 : 429;
-    return fail({
-      status,
-      code: admission.code,
-      message: admission.message,
-      retryAfterMs: admission.retryAfterMs ?? 1000,
-    });
-  }
+  if (!admission.ok) return fail({ retryAfterMs: 1000, ...admission });
   const { generation } = admission;
   response.onAborted(() => ctx.scheduler.cancel(generation.id));
   const head: ResponseHead = {
@@ -176,48 +145,40 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
       return;
     }
     const reasoning = generation.textOf('reasoning');
-    sendJson(response, 200, completionOf(head, generation.contentText(), reasoning, outcome));
+    sendJson(response, completionOf(head, generation.contentText(), reasoning, outcome));
   });
 }
 
-/** A generation that failed before any answer: the prompt's fault (400) or the engine's (500). */
+/** A generation that failed before any answer: the prompt's fault (context_overflow) or the engine's. */
 function sendFailedOutcome(response: HttpResponse, error: { code: ErrorCode; message: string }): void {
-  sendOpenAiError(response, error.code === 'context_overflow' ? 400 : 500, error.code, error.message);
+  sendRefusal(response, error, { shape: 'openai' });
 }
 
-function clientKeyOf(keys: ApiKeys, request: HttpRequest): string | undefined {
-  if (!keys.enabled) return isLoopbackRequest(request.headers) ? 'http:open' : undefined;
-  const keyName = keys.verify(bearerToken(request.headers.authorization) ?? '');
-  return keyName === undefined ? undefined : `key:${keyName}`;
-}
-
-async function readJson(response: HttpResponse, maxBytes: number): Promise<{ value: unknown } | Failure> {
+async function readJson(response: HttpResponse, maxBytes: number): Promise<{ value: unknown } | Refusal> {
   try {
     const body = await response.readBody(maxBytes);
     return { value: JSON.parse(body.toString('utf8')) };
   } catch (error) {
-    if (error instanceof PayloadTooLargeError)
-      return { status: 413, code: 'payload_too_large', message: error.message };
-    if (error instanceof RequestTimeoutError) return { status: 408, code: 'request_timeout', message: error.message };
-    return { status: 400, code: 'bad_json', message: 'The request body is not valid JSON' };
+    if (error instanceof PayloadTooLargeError) return { code: 'payload_too_large', message: error.message };
+    if (error instanceof RequestTimeoutError) return { code: 'request_timeout', message: error.message };
+    return { code: 'bad_json', message: 'The request body is not valid JSON' };
   }
 }
 
-function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Failure {
+function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Refusal {
   const tooMany = countItems(value);
-  if (tooMany !== undefined) return { status: 413, code: 'payload_too_large', message: tooMany };
+  if (tooMany !== undefined) return { code: 'payload_too_large', message: tooMany };
   const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
   if (!result.success) {
     const message = result.error.issues
       .slice(0, 5)
       .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
       .join('; ');
-    return { status: 400, code: 'bad_frame', message };
+    return { code: 'bad_frame', message };
   }
   const body = result.data;
   if (body.model !== undefined && body.model !== ctx.engineInfo.modelName) {
     return {
-      status: 404,
       code: 'not_found',
       message: `The model "${body.model.slice(0, 100)}" does not exist; see GET /v1/models`,
     };
@@ -231,7 +192,6 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
       : [{ role: 'user', content: body.prompt }];
   if (messages.some((m) => m.content.length > ctx.config.maxMessageChars)) {
     return {
-      status: 413,
       code: 'payload_too_large',
       message: `A message may be at most ${ctx.config.maxMessageChars} characters`,
     };
@@ -239,7 +199,7 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
   const limit = maxTokensAllowed(ctx);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(ctx.config.defaultMaxTokens, limit);
   if (maxTokens > limit) {
-    return { status: 400, code: 'bad_frame', message: `max_tokens may be at most ${limit} (the context size)` };
+    return { code: 'bad_frame', message: `max_tokens may be at most ${limit} (the context size)` };
   }
   const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined);
   const params: SamplingParams = {
