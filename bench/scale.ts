@@ -3,16 +3,15 @@ import { LoadOptions } from '../load/options.js';
 import { raiseFileLimit } from '../load/raiseFileLimit.js';
 import { buildReport, formatSummary } from '../load/report/LoadReport.js';
 import { runLoad } from '../load/runLoad.js';
+import { benchFlags } from './benchFlags.js';
 import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
- * npm run scale -- [idle connections] [chatting connections] [seconds]: how many idle connections
+ * npm run scale -- [--idle 10000] [--chatting 1000] [--seconds 60]: how many idle connections
  * the server holds and at what memory, then many connections chatting at once, where every
  * generation must end in generation.done or a clear refusal (queue_full, rate_limited).
  */
-const idle = Number(process.argv[2] ?? 10_000);
-const chatting = Number(process.argv[3] ?? 1000);
-const seconds = Number(process.argv[4] ?? 60);
+const { idle, chatting, seconds } = benchFlags(process.argv.slice(2), { idle: 10_000, chatting: 1000, seconds: 60 });
 console.error(raiseFileLimit(idle + 100));
 
 const server = await startServerProcess([]);

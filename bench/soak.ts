@@ -2,14 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { LoadOptions } from '../load/options.js';
 import { buildReport, formatSummary } from '../load/report/LoadReport.js';
 import { runLoad } from '../load/runLoad.js';
+import { benchFlags } from './benchFlags.js';
 import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
- * npm run soak -- [minutes] [connections]: a mixed load (chat, cancel, reconnect, slow readers)
+ * npm run soak -- [--minutes 30] [--connections 32]: a mixed load (chat, cancel, reconnect, slow readers)
  * against the server for a long time, sampling its memory every 30 s. Memory should stay flat.
  */
-const minutes = Number(process.argv[2] ?? 30);
-const connections = Number(process.argv[3] ?? 32);
+const { minutes, connections } = benchFlags(process.argv.slice(2), { minutes: 30, connections: 32 });
 const server = await startServerProcess([]);
 const samples: Array<{ minute: number; rssMb: number }> = [];
 const startedAt = Date.now();

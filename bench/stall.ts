@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { benchFlags } from './benchFlags.js';
 import { quantile } from './stats.js';
 
 /**
@@ -797,77 +798,40 @@ class AttackerProcess {
 // The orchestrator.
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = {
-    json: undefined,
-    quietMs: 5_000,
-    attackMs: 9_000,
-    only: [...ATTACKS],
+  const flags = benchFlags(argv, {
+    json: '',
+    quietS: 5,
+    attackS: 9,
+    only: ATTACKS.join(','),
     historyTurns: 300,
-    prepMs: 120_000,
+    prepS: 120,
     resumeBurst: 300,
     resumeMaxTokens: 1000,
-    bodyBytes: 730_000,
+    bodyKb: 730,
     httpParallel: 3,
-    timeoutMs: 0,
-    serverArgs: [],
-  };
-  const number = (flag: string, value: string | undefined): number => {
-    const parsed = Number(value);
-    if (value === undefined || !Number.isFinite(parsed) || parsed <= 0)
-      throw new Error(`${flag} needs a positive number`);
-    return parsed;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = argv[i + 1];
-    i += 1;
-    switch (flag) {
-      case '--json':
-        if (value === undefined) throw new Error('--json needs a file name');
-        options.json = value;
-        break;
-      case '--quiet-s':
-        options.quietMs = number(flag, value) * 1000;
-        break;
-      case '--attack-s':
-        options.attackMs = number(flag, value) * 1000;
-        break;
-      case '--only': {
-        const names = (value ?? '').split(',').filter(Boolean);
-        const unknown = names.filter((name) => !(ATTACKS as readonly string[]).includes(name));
-        if (names.length === 0 || unknown.length > 0)
-          throw new Error(`--only takes a comma-separated list of ${ATTACKS.join(', ')}`);
-        options.only = names as AttackName[];
-        break;
-      }
-      case '--history-turns':
-        options.historyTurns = Math.round(number(flag, value));
-        break;
-      case '--prep-s':
-        options.prepMs = number(flag, value) * 1000;
-        break;
-      case '--resume-burst':
-        options.resumeBurst = Math.round(number(flag, value));
-        break;
-      case '--resume-max-tokens':
-        options.resumeMaxTokens = Math.round(number(flag, value));
-        break;
-      case '--body-kb':
-        options.bodyBytes = number(flag, value) * 1000;
-        break;
-      case '--http-parallel':
-        options.httpParallel = Math.round(number(flag, value));
-        break;
-      case '--server-args':
-        options.serverArgs = (value ?? '').split(/\s+/).filter(Boolean);
-        break;
-      case '--timeout-s':
-        options.timeoutMs = number(flag, value) * 1000;
-        break;
-      default:
-        throw new Error(`unknown flag ${flag}`);
-    }
+    timeoutS: 0,
+    serverArgs: '',
+  });
+  const only = flags.only.split(',').filter(Boolean);
+  const unknown = only.filter((name) => !(ATTACKS as readonly string[]).includes(name));
+  if (only.length === 0 || unknown.length > 0) {
+    process.stderr.write(`--only takes a comma-separated list of ${ATTACKS.join(', ')}\n`);
+    process.exit(2);
   }
+  const options: Options = {
+    json: flags.json === '' ? undefined : flags.json,
+    quietMs: flags.quietS * 1000,
+    attackMs: flags.attackS * 1000,
+    only: only as AttackName[],
+    historyTurns: Math.round(flags.historyTurns),
+    prepMs: flags.prepS * 1000,
+    resumeBurst: Math.round(flags.resumeBurst),
+    resumeMaxTokens: Math.round(flags.resumeMaxTokens),
+    bodyBytes: flags.bodyKb * 1000,
+    httpParallel: Math.round(flags.httpParallel),
+    timeoutMs: flags.timeoutS * 1000,
+    serverArgs: flags.serverArgs.split(/\s+/).filter(Boolean),
+  };
   if (options.timeoutMs === 0) {
     // Start, quiet window, each attack's preparation, window and drain, with room to spare.
     options.timeoutMs = 90_000 + options.quietMs + options.only.length * (options.prepMs + options.attackMs + 60_000);

@@ -1,13 +1,13 @@
 import { LoadOptions } from '../load/options.js';
 import { runLoad } from '../load/runLoad.js';
+import { benchFlags } from './benchFlags.js';
 import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
- * npm run bench:transports -- [seconds] [connections]: the same chat load against the server on
+ * npm run bench:transports -- [--seconds 20] [--connections 32]: the same chat load against the server on
  * uWebSockets.js and on ws, one after the other in one run: throughput and server CPU per token.
  */
-const seconds = Number(process.argv[2] ?? 20);
-const connections = Number(process.argv[3] ?? 32);
+const { seconds, connections } = benchFlags(process.argv.slice(2), { seconds: 20, connections: 32 });
 const rows: string[] = [];
 const results: Record<string, { tokensPerSecond: number; cpuUsPerToken: number }> = {};
 for (const transport of ['uws', 'ws'] as const) {

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { FlagError, parseFlags } from '../server/cli/parseFlags.js';
 import { LoadOptions } from './options.js';
 import { raiseFileLimit } from './raiseFileLimit.js';
 import { buildReport, formatComparison, formatSummary, type LoadReport } from './report/LoadReport.js';
@@ -13,7 +14,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(formatComparison(a, b));
     return 0;
   }
-  const parsed = LoadOptions.safeParse(parseFlags(argv));
+  let flags: Record<string, string>;
+  try {
+    flags = parseFlags(argv, Object.keys(LoadOptions.shape));
+  } catch (error) {
+    if (error instanceof FlagError) return usage(error.message);
+    throw error;
+  }
+  const parsed = LoadOptions.safeParse(flags);
   if (!parsed.success) return usage(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
   const options = parsed.data;
   console.error(raiseFileLimit(options.connections));
@@ -40,16 +48,6 @@ async function main(argv: string[]): Promise<number> {
   console.log(formatSummary(report));
   console.log(`\nwrote ${options.json} and ${options.html}`);
   return 0;
-}
-
-function parseFlags(argv: string[]): Record<string, string> {
-  const flags: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = (argv[i] ?? '').replace(/^--/, '').split('=', 2) as [string, string | undefined];
-    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    flags[key] = inline ?? argv[++i] ?? '';
-  }
-  return flags;
 }
 
 function usage(problem: string): number {

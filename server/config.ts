@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { FlagError, kebabCase, parseFlags } from './cli/parseFlags.js';
 import { PACKAGE_ROOT } from './packageRoot.js';
 import { QUEUE_POLICY_NAMES } from './scheduler/policies/resolveQueuePolicy.js';
 
@@ -160,13 +161,14 @@ const ConfigFields = z.object({
 export const ConfigSchema = ConfigFields.transform((fields, ctx) => {
   const config = { ...fields, maxSessionsPerKey: fields.maxSessionsPerKey ?? Math.ceil(fields.maxSessions / 10) };
   type Count = 'maxSessionsPerKey' | 'maxSessions' | 'maxMessageChars' | 'maxSessionChars' | 'maxHistoryCharsPerKey';
-  const bound = (field: Count, over: Count, flag: string) => {
-    if (config[field] > config[over])
-      ctx.addIssue({ code: 'custom', path: [field], message: `must be at most ${over} (${flag})` });
+  const bound = (field: Count, over: Count) => {
+    if (config[field] <= config[over]) return;
+    const message = `must be at most --${kebabCase(over)} (${config[over]}), not ${config[field]}`;
+    ctx.addIssue({ code: 'custom', path: [field], message });
   };
-  bound('maxSessionsPerKey', 'maxSessions', '--max-sessions');
-  bound('maxMessageChars', 'maxSessionChars', '--max-session-chars');
-  bound('maxSessionChars', 'maxHistoryCharsPerKey', '--max-history-chars-per-key');
+  bound('maxSessionsPerKey', 'maxSessions');
+  bound('maxMessageChars', 'maxSessionChars');
+  bound('maxSessionChars', 'maxHistoryCharsPerKey');
   return config;
 });
 
@@ -181,10 +183,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     // An empty variable reads as unset, except a key setting: that must never mean "run open".
     if (fromEnv !== undefined && (fromEnv !== '' || KEY_SETTINGS.has(key))) raw[key] = fromEnv;
   }
-  Object.assign(raw, parseFlags(argv));
+  try {
+    Object.assign(raw, parseFlags(argv, Object.keys(ConfigFields.shape)));
+  } catch (error) {
+    throw error instanceof FlagError ? new ConfigError(error.message) : error;
+  }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]);
+      return `  --${kebabCase(key)} (${toEnvName(key)}): ${issue.message}`;
+    });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
@@ -194,22 +203,6 @@ const KEY_SETTINGS = new Set(['apiKeys', 'apiKeysFile']);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-}
-
-function parseFlags(argv: readonly string[]): Record<string, string> {
-  const flags: Record<string, string> = {};
-  const known = new Set(Object.keys(ConfigFields.shape));
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument "${arg}"`);
-    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (!known.has(key)) throw new ConfigError(`Unknown flag --${name}`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`Flag --${name} needs a value`);
-    flags[key] = value;
-  }
-  return flags;
 }
 
 function toEnvName(key: string): string {

@@ -3,8 +3,8 @@ import {
   CloseCodes,
   type ErrorCode,
   encodeServerFrame,
-  type Refusal,
   RETRYABLE,
+  type Refusal,
   type ServerFrame,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/Identity.js';

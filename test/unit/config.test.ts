@@ -19,11 +19,13 @@ describe('config', () => {
     expect(config).toMatchObject({ maxQueued: 7, port: 0, threads: 2, modelPath: 'm.gguf' });
   });
 
-  it('refuses unknown flags and invalid values with a message naming them', () => {
+  it('refuses unknown flags and invalid values with a message naming the flag, its variable and the nearest flag', () => {
     expect(() => loadConfig(['--max-qeued', '1'], {})).toThrow(ConfigError);
-    expect(() => loadConfig(['--max-qeued', '1'], {})).toThrow(/--max-qeued/);
-    expect(() => loadConfig([], { PORT: 'eighty' })).toThrow(/port/);
-    expect(() => loadConfig(['--gpu', 'tpu'], {})).toThrow(/gpu/);
+    expect(() => loadConfig(['--max-qeued', '1'], {})).toThrow('Unknown flag --max-qeued; did you mean --max-queued?');
+    expect(() => loadConfig(['--colour', 'red'], {})).toThrow(/^Unknown flag --colour$/);
+    expect(() => loadConfig(['--port'], {})).toThrow('Flag --port needs a value');
+    expect(() => loadConfig([], { PORT: 'eighty' })).toThrow(/--port \(PORT\):/);
+    expect(() => loadConfig(['--gpu', 'tpu'], {})).toThrow(/--gpu \(GPU\):/);
   });
 });
 
@@ -32,9 +34,9 @@ describe('bounds between settings', () => {
     expect(loadConfig([], {})).toMatchObject({ maxSessions: 10_000, maxSessionsPerKey: 1000 });
     expect(loadConfig(['--max-sessions', '50'], {}).maxSessionsPerKey).toBe(5);
     expect(() => loadConfig(['--max-sessions', '50', '--max-sessions-per-key', '51'], {})).toThrow(
-      /maxSessionsPerKey: must be at most maxSessions/,
+      /--max-sessions-per-key \(MAX_SESSIONS_PER_KEY\): must be at most --max-sessions/,
     );
-    expect(() => loadConfig(['--max-session-chars', '10'], {})).toThrow(/maxMessageChars/);
+    expect(() => loadConfig(['--max-session-chars', '10'], {})).toThrow(/--max-message-chars/);
   });
 });
 
