@@ -3,7 +3,6 @@ import {
   type ClientFrame,
   CloseCodes,
   decodeClientFrame,
-  type ErrorCode,
   PROTOCOL_VERSION,
   type Refusal,
   SUPPORTED_SUBPROTOCOLS,

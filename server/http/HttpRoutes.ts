@@ -59,7 +59,7 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   if (api !== undefined) {
     if (method !== 'POST') return allowOnly('POST');
     if (isRefusal(identity)) return refuse(identity);
-    return handleCompletion({ context: options.context(), state: options.state() }, api, identity, request, response);
+    return handleCompletion({ context: options.context(), state: options.state() }, api, identity, response);
   }
   if (path === '/v1/models') {
     if (method !== 'GET') return allowOnly('GET');

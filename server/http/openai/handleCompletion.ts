@@ -5,12 +5,7 @@ import type { Identity } from '../../auth/Identity.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
-import {
-  type HttpRequest,
-  type HttpResponse,
-  PayloadTooLargeError,
-  RequestTimeoutError,
-} from '../../transport/Transport.js';
+import { type HttpResponse, PayloadTooLargeError, RequestTimeoutError } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
 import { sendJson, sendRefusal } from '../sendJson.js';
 import {
@@ -35,7 +30,6 @@ export async function handleCompletion(
   deps: CompletionDeps,
   kind: ApiKind,
   { clientKey }: Identity,
-  request: HttpRequest,
   response: HttpResponse,
 ): Promise<void> {
   const fail = (refusal: Refusal) => {
