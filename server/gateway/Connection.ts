@@ -10,6 +10,7 @@ import {
 import type { Identity } from '../auth/Identity.js';
 import type { Generation, GenerationEvent } from '../scheduler/Generation.js';
 import type { SocketHandle } from '../transport/Transport.js';
+import type { Followers } from './Followers.js';
 import { TokenOutbox } from './TokenOutbox.js';
 
 export type ErrorDetails = { id?: string; genId?: string; retryAfterMs?: number };
@@ -23,6 +24,8 @@ export type OutputLimits = {
   onError?: (code: ErrorCode) => void;
   /** Frames to send right after a generation's `generation.done` (the client's rate limits). */
   afterDone?: (connection: Connection) => ServerFrame | undefined;
+  /** Told when this connection starts and stops following a generation (resume grace). */
+  followers?: Followers;
 };
 
 /** One client connection: its socket, the sessions it opened and the generations it follows. */
@@ -33,6 +36,8 @@ export class Connection {
   private readonly pendingAcks = new Map<string, string[]>();
   private readonly outbox = new TokenOutbox();
   private badFrameTimes: number[] = [];
+  /** The socket said its last write had to wait (backpressure). */
+  private backpressured = false;
   /** Set when it was closed for reading too slowly: its generations are cancelled, not kept. */
   tooSlow = false;
 
@@ -44,22 +49,36 @@ export class Connection {
   ) {}
 
   send(frame: ServerFrame): void {
-    const buffered = this.socket.bufferedBytes();
-    if (frame.type === 'token' && (!this.outbox.isEmpty || buffered > this.limits.coalesceAboveBytes)) {
+    if (frame.type === 'token' && (!this.outbox.isEmpty || this.readsSlowly())) {
       this.outbox.add(frame);
-      this.enforceBufferLimit(buffered);
+      this.enforceBufferLimit(this.socket.bufferedBytes());
       return;
     }
     // Held tokens go first, so that no frame overtakes the tokens before it.
     if (!this.outbox.isEmpty) this.flush();
-    this.socket.send(encodeServerFrame(frame));
-    // A frame sent while others wait may have queued behind them: check again.
-    if (buffered > 0) this.enforceBufferLimit(this.socket.bufferedBytes());
+    this.write(encodeServerFrame(frame));
   }
 
   /** Sends the held token frames (when the socket drains, or before any other frame). */
   flush(): void {
-    for (const token of this.outbox.take()) this.socket.send(encodeServerFrame(token));
+    this.backpressured = false;
+    for (const token of this.outbox.take()) this.write(encodeServerFrame(token));
+  }
+
+  /** Writes one frame and acts on what the socket says: buffered means backpressure, dropped means too slow. */
+  private write(text: string): void {
+    const status = this.socket.send(text);
+    if (status === 'dropped') {
+      this.closeTooSlow();
+      return;
+    }
+    this.backpressured = status === 'buffered';
+    if (this.backpressured) this.enforceBufferLimit(this.socket.bufferedBytes());
+  }
+
+  /** Only asked of the socket while it reported backpressure on the last write. */
+  private readsSlowly(): boolean {
+    return this.backpressured && this.socket.bufferedBytes() > this.limits.coalesceAboveBytes;
   }
 
   sendError(code: ErrorCode, message: string, details: ErrorDetails = {}): void {
@@ -78,7 +97,11 @@ export class Connection {
   }
 
   private enforceBufferLimit(buffered: number): void {
-    if (this.tooSlow || buffered + this.outbox.bytes <= this.limits.maxBufferedBytes) return;
+    if (buffered + this.outbox.bytes > this.limits.maxBufferedBytes) this.closeTooSlow();
+  }
+
+  private closeTooSlow(): void {
+    if (this.tooSlow) return;
     this.tooSlow = true;
     this.outbox.take();
     this.close(CloseCodes.SlowConsumer);
@@ -99,7 +122,9 @@ export class Connection {
 
   /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */
   follow(generation: Generation, requestId: string): void {
-    this.following.get(generation.id)?.();
+    const earlier = this.following.get(generation.id);
+    if (earlier === undefined) this.limits.followers?.follow(generation.id);
+    else earlier();
     const unsubscribe = generation.subscribe((event) => this.forward(generation, requestId, event));
     this.following.set(generation.id, unsubscribe);
   }
@@ -116,14 +141,16 @@ export class Connection {
     }
   }
 
-  isFollowing(genId: string): boolean {
-    return this.following.has(genId);
-  }
-
-  /** Stops every stream; returns the generations it was following, which are still going. */
+  /**
+   * Stops every stream when the socket closes; returns the generations it was following, which go
+   * on for the resume grace period unless nobody else follows them.
+   */
   detach(): string[] {
     const followed = [...this.following.keys()];
-    for (const unsubscribe of this.following.values()) unsubscribe();
+    for (const [genId, unsubscribe] of this.following) {
+      unsubscribe();
+      this.limits.followers?.unfollow(genId, false);
+    }
     this.following.clear();
     this.pendingAcks.clear();
     return followed;
@@ -149,6 +176,7 @@ export class Connection {
         return;
       case 'done':
         this.following.delete(genId);
+        this.limits.followers?.unfollow(genId, true);
         this.flushAcks(genId, event.outcome.usage.completionTokens);
         this.send({ type: 'generation.done', genId, ...event.outcome });
         this.sendAfterDone();

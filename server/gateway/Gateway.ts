@@ -15,6 +15,7 @@ import { maxTokensAllowed, type ServerContext } from '../ServerContext.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
 import type { SocketHandle, SocketHandlers, UpgradeDecision, UpgradeRequest } from '../transport/Transport.js';
 import { Connection } from './Connection.js';
+import { Followers } from './Followers.js';
 import { cancelGeneration } from './handlers/cancelGeneration.js';
 import { closeSession } from './handlers/closeSession.js';
 import { openSession } from './handlers/openSession.js';
@@ -28,9 +29,8 @@ import { sendChat } from './handlers/sendChat.js';
 export class Gateway implements SocketHandlers<Identity> {
   private readonly connections = new Map<SocketHandle<Identity>, Connection>();
   private ctx: ServerContext | undefined;
+  private followers: Followers | undefined;
   private shuttingDown = false;
-  /** Generations whose client left, waiting out the resume grace period. */
-  private readonly orphanTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly access: Access,
@@ -44,6 +44,7 @@ export class Gateway implements SocketHandlers<Identity> {
   /** Called once the model is loaded; before it, upgrades get 503 not_ready. */
   setReady(ctx: ServerContext): void {
     this.ctx = ctx;
+    this.followers = new Followers(ctx.config.resumeGraceMs, (genId) => ctx.scheduler.cancel(genId, 'abandoned'));
   }
 
   upgrade(request: UpgradeRequest): UpgradeDecision<Identity> {
@@ -76,6 +77,7 @@ export class Gateway implements SocketHandlers<Identity> {
       coalesceAboveBytes: ctx.config.coalesceAboveBytes,
       maxBufferedBytes: ctx.config.maxBackpressureBytes,
       onError: (code) => ctx.metrics.countError(code),
+      followers: this.followers,
       afterDone: ({ identity }) => {
         const sessions = { used: ctx.sessions.countOf(identity.ownerKey), limit: ctx.config.maxSessionsPerKey };
         return { type: 'rate_limits', limits: ctx.limiter.snapshot(identity.clientKey, sessions) };
@@ -143,37 +145,9 @@ export class Gateway implements SocketHandlers<Identity> {
     const ctx = this.ctx;
     if (ctx === undefined) return;
     const orphans = connection.detach();
-    for (const genId of orphans) {
-      if (connection.tooSlow) ctx.scheduler.cancel(genId);
-      else this.orphan(ctx, genId);
-    }
+    // A client closed for reading too slowly gets no grace: its generations stop at once.
+    if (connection.tooSlow) for (const genId of orphans) ctx.scheduler.cancel(genId);
     ctx.log.info({ connectionId: connection.id, code, orphans: orphans.length }, 'connection closed');
-  }
-
-  /** Someone follows the generation again: its grace period no longer runs. */
-  private adopt(genId: string): void {
-    clearTimeout(this.orphanTimers.get(genId));
-    this.orphanTimers.delete(genId);
-  }
-
-  /**
-   * A generation whose client left goes on for the resume grace period, buffered, in case the
-   * client comes back; then, unless someone resumed it, it is cancelled and its sequence freed.
-   */
-  private orphan(ctx: ServerContext, genId: string): void {
-    const graceMs = ctx.config.resumeGraceMs;
-    if (graceMs === 0) {
-      ctx.scheduler.cancel(genId, 'abandoned');
-      return;
-    }
-    clearTimeout(this.orphanTimers.get(genId));
-    const timer = setTimeout(() => {
-      this.orphanTimers.delete(genId);
-      const followed = [...this.connections.values()].some((connection) => connection.isFollowing(genId));
-      if (!followed) ctx.scheduler.cancel(genId, 'abandoned');
-    }, graceMs);
-    timer.unref();
-    this.orphanTimers.set(genId, timer);
   }
 
   /** Tells every client the server is stopping and stops accepting new connections. */
@@ -204,7 +178,6 @@ export class Gateway implements SocketHandlers<Identity> {
         break;
       case 'generation.resume':
         resumeGeneration(ctx, connection, frame);
-        if (connection.isFollowing(frame.genId)) this.adopt(frame.genId);
         break;
       case 'ping':
         connection.send({ type: 'pong', id: frame.id });

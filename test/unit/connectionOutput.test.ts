@@ -16,7 +16,7 @@ class BackloggedSocket implements SocketHandle<Identity> {
   }
   send(text: string): SendStatus {
     this.written.push(JSON.parse(text) as ServerFrame);
-    return 'sent';
+    return this.backlog > 0 ? 'buffered' : 'sent';
   }
   bufferedBytes() {
     return this.backlog;
@@ -55,17 +55,20 @@ describe('Connection output to a slow reader', () => {
       [1, 'Once'],
       [2, ' upon'],
       [3, ' a'],
+      [4, ' time'],
     ] as const)
       conn.send(token('g', seq, text));
     conn.send(token('h', 1, 'x'));
-    conn.send(token('g', 4, 'hmm', 'reasoning'));
-    expect(socket.written).toEqual([]);
+    conn.send(token('g', 5, 'hmm', 'reasoning'));
+    // The first write reported backpressure: the rest wait, merged.
+    expect(socket.written).toEqual([token('g', 1, 'Once')]);
     socket.backlog = 0;
     conn.flush();
     expect(socket.written).toEqual([
-      token('g', 3, 'Once upon a'),
+      token('g', 1, 'Once'),
+      token('g', 4, ' upon a time'),
       token('h', 1, 'x'),
-      token('g', 4, 'hmm', 'reasoning'),
+      token('g', 5, 'hmm', 'reasoning'),
     ]);
   });
 
@@ -74,8 +77,31 @@ describe('Connection output to a slow reader', () => {
     const conn = connection(socket);
     socket.backlog = 5000;
     conn.send(token('g', 1, 'a'));
+    conn.send(token('g', 2, 'b'));
     conn.send({ type: 'pong', id: 'p' });
-    expect(socket.written.map((frame) => frame.type)).toEqual(['token', 'pong']);
+    expect(socket.written.map((frame) => frame.type)).toEqual(['token', 'token', 'pong']);
+  });
+
+  it('never asks the socket for its backlog while writes go straight out', () => {
+    const socket = new BackloggedSocket();
+    let asked = 0;
+    const bufferedBytes = socket.bufferedBytes.bind(socket);
+    socket.bufferedBytes = () => {
+      asked += 1;
+      return bufferedBytes();
+    };
+    const conn = connection(socket);
+    for (let seq = 1; seq <= 50; seq++) conn.send(token('g', seq, 'w'));
+    expect(asked).toBe(0);
+  });
+
+  it('closes as too slow when the socket drops a frame', () => {
+    const socket = new BackloggedSocket();
+    socket.send = () => 'dropped';
+    const conn = connection(socket);
+    conn.send(token('g', 1, 'a'));
+    expect(socket.closedWith).toBe(CloseCodes.SlowConsumer.code);
+    expect(conn.tooSlow).toBe(true);
   });
 
   it('closes with 4429 once what waits for the client passes maxBufferedBytes', () => {
