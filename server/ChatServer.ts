@@ -3,48 +3,72 @@ import { WS_PATH } from '../protocol/index.js';
 import { ApiKeys } from './auth/ApiKeys.js';
 import type { Identity } from './auth/Identity.js';
 import { TicketStore } from './auth/TicketStore.js';
-import type { Config } from './config.js';
+import { type Config, type ConfigInput, parseConfig } from './config.js';
 import type { Engine } from './engine/Engine.js';
 import { LlamaEngine } from './engine/LlamaEngine.js';
 import { locateModel } from './engine/locateModel.js';
 import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
 import { RateLimiter } from './limits/RateLimiter.js';
-import type { Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { Metrics } from './observability/Metrics.js';
 import { reportGeneration } from './observability/reportGeneration.js';
 import type { ServerContext } from './ServerContext.js';
 import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
+import type { HttpHandler, SocketHandlers, Transport, TransportOptions } from './transport/Transport.js';
 import { UwsTransport } from './transport/uwsTransport.js';
 import { WsTransport } from './transport/wsTransport.js';
+
+/** Makes the socket layer; the default follows `config.transport` (uWebSockets.js or ws). */
+export type TransportFactory = (
+  options: TransportOptions,
+  sockets: SocketHandlers<Identity>,
+  http: HttpHandler,
+) => Transport;
+
+export type ChatServerOptions = {
+  /** Settings as flags and variables give them (see server/config.ts); defaults for the rest. */
+  config?: ConfigInput;
+  /** A model to serve instead of loading `config.model`; the caller keeps ownership of it. */
+  engine?: Engine;
+  transport?: TransportFactory;
+  /** Defaults to JSON lines on stdout at `config.logLevel`. */
+  logger?: Logger;
+};
+
+export type ServerAddress = { host: string; port: number };
+
+export type ChatServer = {
+  readonly config: Config;
+  /** Binds the port (refusing a busy one), then loads the model; /healthz and /readyz answer meanwhile. */
+  listen(): Promise<ServerAddress>;
+  /** Where it listens, once it does. */
+  readonly address: ServerAddress | undefined;
+  /** Settles when the model is loaded (or failed to load), after listen(). */
+  readonly ready: Promise<void>;
+  state(): ServerState;
+  /** Graceful stop: notify clients, keep answering 503 while running generations finish within the grace period. */
+  close(): Promise<void>;
+};
 
 /** How long past the grace period a stop waits for cancelled generations to return before it goes on. */
 const STOP_DEADLINE_MS = 5_000;
 
-export type RunningServer = {
-  /** The bound port (useful with port 0). */
-  port: number;
-  /** Settles when the model is loaded (or failed to load). */
-  ready: Promise<void>;
-  state(): ServerState;
-  /** Graceful stop: notify clients, let running generations finish within the grace period. */
-  stop(): Promise<void>;
-};
-
 /**
- * Listens at once (so /healthz and /readyz answer while the model loads), then loads the model
- * and opens the WebSocket endpoint.
+ * The whole server as a library: settings are checked and keys loaded at once (ConfigError when
+ * they are wrong), nothing listens until listen().
  */
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  let state: ServerState = 'loading';
-  let engine: Engine | undefined;
-  let scheduler: Scheduler | undefined;
-  let context: ServerContext | undefined;
+export function createChatServer(options: ChatServerOptions = {}): ChatServer {
+  const config = parseConfig(options.config ?? {});
+  const log = options.logger ?? createLogger(config.logLevel);
   const keys = ApiKeys.load(config.apiKeys, config.apiKeysFile);
   keys.assertSafeToListen(config.host);
-  const tickets = new TicketStore(config.ticketTtlMs);
+  let state: ServerState = 'loading';
+  let scheduler: Scheduler | undefined;
+  let context: ServerContext | undefined;
+  const access = { keys, tickets: new TicketStore(config.ticketTtlMs), allowedOrigins: config.allowedOrigins };
   const limiter = new RateLimiter({
     connections: config.maxConnectionsPerKey,
     resumesPerMinute: config.resumesPerMinute,
@@ -52,7 +76,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     requestsPerMinute: config.requestsPerMinute,
     tokensPerMinute: config.tokensPerMinute,
   });
-  const access = { keys, tickets, allowedOrigins: config.allowedOrigins };
   const gateway = new Gateway(access, limiter);
   const http = createHttpRoutes({
     staticDir: config.staticDir,
@@ -61,8 +84,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     state: () => state,
     context: () => context,
   });
-  const Transport = config.transport === 'ws' ? WsTransport : UwsTransport;
-  const transport = new Transport<Identity>(
+  const makeTransport = options.transport ?? defaultTransport(config);
+  const transport = makeTransport(
     {
       wsPath: WS_PATH,
       hardMaxFrameBytes: config.maxFrameBytes * 4,
@@ -73,72 +96,121 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     gateway,
     http,
   );
-  const port = await transport.listen(config.host, config.port);
-  log.info({ host: config.host, port, transport: config.transport }, 'listening');
-  if (!keys.enabled) {
-    log.warn(
-      { host: config.host },
-      'NO API KEYS CONFIGURED: the server is open to anyone who can reach it (loopback only). Set API_KEYS or API_KEYS_FILE.',
-    );
-  }
 
-  const ready = (async () => {
-    const modelPath = await locateModel(config);
-    const loaded = await LlamaEngine.load({
-      modelPath,
-      gpu: config.gpu,
-      threads: config.threads,
-      contextSize: config.contextSize,
-      sequences: config.maxConcurrent,
-    });
-    engine = loaded;
-    const sessions = new SessionStore({
-      maxSessions: config.maxSessions,
-      ttlMs: config.sessionTtlMs,
-      maxSessionsPerKey: config.maxSessionsPerKey,
-      maxSessionChars: config.maxSessionChars,
-      maxCharsPerKey: config.maxHistoryCharsPerKey,
-    });
-    const metrics = new Metrics({
-      connections: () => gateway.connectionCount,
-      sessions: () => sessions.size,
-      running: () => scheduler?.runningCount ?? 0,
-      waiting: () => scheduler?.queuedCount ?? 0,
-    });
-    scheduler = new Scheduler(loaded, {
-      maxQueued: config.maxQueued,
-      maxQueuedPerClient: config.maxQueuedPerClient,
-      maxGenerationMs: config.maxGenerationMs,
-      keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
-      policy: resolveQueuePolicy(config.queuePolicy),
-      onSubmit: (generation) => reportGeneration(generation, metrics, log),
-    });
-    context = { config, engineInfo: loaded.info, sessions, scheduler, limiter, metrics, log };
+  const ownEngine = options.engine === undefined;
+  let engine = options.engine;
+  const start = async () => {
+    engine ??= await loadEngine(config);
+    context = serve(config, engine, { gateway, limiter, log, scheduler: (made) => (scheduler = made) });
     gateway.setReady(context);
     if (state === 'loading') state = 'ready';
-    log.info({ model: loaded.info }, 'model loaded; ready');
-  })();
-  ready.catch(() => {
+    log.info({ model: engine.info }, 'model loaded; ready');
+  };
+  const readiness = deferred(start);
+  readiness.promise.catch(() => {
     state = 'failed';
   });
 
+  let address: ServerAddress | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      // The listener stays open through the grace period, so that a load balancer's new
-      // connections get 503 shutting_down (and /readyz says so) instead of being refused.
-      state = 'shutting_down';
-      gateway.announceShutdown(config.shutdownGraceMs);
-      await ready.catch(() => undefined);
-      const drained = scheduler?.drain(config.shutdownGraceMs);
-      await Promise.race([drained, delay(config.shutdownGraceMs + STOP_DEADLINE_MS, undefined, { ref: false })]);
-      transport.stopListening();
-      gateway.closeAll();
-      await engine?.dispose();
-      log.info('stopped');
-    })();
-    return stopping;
+  return {
+    config,
+    get address() {
+      return address;
+    },
+    get ready() {
+      return readiness.promise;
+    },
+    state: () => state,
+    async listen() {
+      const port = await transport.listen(config.host, config.port);
+      address = { host: config.host, port };
+      log.info({ host: config.host, port, transport: config.transport }, 'listening');
+      if (!keys.enabled) {
+        const warning = 'NO API KEYS CONFIGURED: the server is open to anyone who can reach it (loopback only).';
+        log.warn({ host: config.host }, `${warning} Set API_KEYS or API_KEYS_FILE.`);
+      }
+      readiness.begin();
+      return address;
+    },
+    close() {
+      stopping ??= (async () => {
+        // The listener stays open through the grace period, so that a load balancer's new
+        // connections get 503 shutting_down (and /readyz says so) instead of being refused.
+        state = 'shutting_down';
+        gateway.announceShutdown(config.shutdownGraceMs);
+        if (address !== undefined) await readiness.promise.catch(() => undefined);
+        const drained = scheduler?.drain(config.shutdownGraceMs);
+        await Promise.race([drained, delay(config.shutdownGraceMs + STOP_DEADLINE_MS, undefined, { ref: false })]);
+        transport.stopListening();
+        gateway.closeAll();
+        if (ownEngine) await engine?.dispose();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
   };
+}
 
-  return { port, ready, state: () => state, stop };
+function defaultTransport(config: Config): TransportFactory {
+  return (options, sockets, http) =>
+    config.transport === 'ws' ? new WsTransport(options, sockets, http) : new UwsTransport(options, sockets, http);
+}
+
+async function loadEngine(config: Config): Promise<Engine> {
+  return LlamaEngine.load({
+    modelPath: await locateModel(config),
+    gpu: config.gpu,
+    threads: config.threads,
+    contextSize: config.contextSize,
+    sequences: config.maxConcurrent,
+  });
+}
+
+type Wiring = {
+  gateway: Gateway;
+  limiter: RateLimiter;
+  log: Logger;
+  /** Hands the scheduler back, for the gauges and the drain. */
+  scheduler: (scheduler: Scheduler) => void;
+};
+
+/** Sessions, metrics and the scheduler around a loaded engine: what request handlers use. */
+function serve(config: Config, engine: Engine, { gateway, limiter, log, scheduler: made }: Wiring): ServerContext {
+  const sessions = new SessionStore({
+    maxSessions: config.maxSessions,
+    ttlMs: config.sessionTtlMs,
+    maxSessionsPerKey: config.maxSessionsPerKey,
+    maxSessionChars: config.maxSessionChars,
+    maxCharsPerKey: config.maxHistoryCharsPerKey,
+  });
+  let scheduler: Scheduler | undefined;
+  const metrics = new Metrics({
+    connections: () => gateway.connectionCount,
+    sessions: () => sessions.size,
+    running: () => scheduler?.runningCount ?? 0,
+    waiting: () => scheduler?.queuedCount ?? 0,
+  });
+  scheduler = new Scheduler(engine, {
+    maxQueued: config.maxQueued,
+    maxQueuedPerClient: config.maxQueuedPerClient,
+    maxGenerationMs: config.maxGenerationMs,
+    keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
+    policy: resolveQueuePolicy(config.queuePolicy),
+    onSubmit: (generation) => reportGeneration(generation, metrics, log),
+  });
+  made(scheduler);
+  return { config, engineInfo: engine.info, sessions, scheduler, limiter, metrics, log };
+}
+
+/** A promise whose work starts only when begin() is first called. */
+function deferred(work: () => Promise<void>): { promise: Promise<void>; begin: () => void } {
+  let begin: () => void = () => undefined;
+  const promise = new Promise<void>((resolve, reject) => {
+    begin = () => {
+      begin = () => undefined;
+      work().then(resolve, reject);
+    };
+  });
+  return { promise, begin: () => begin() };
 }

@@ -115,11 +115,10 @@ const ConfigFields = z.object({
    * origin is always allowed; clients that send no Origin (bots) are not affected. Defaults to none.
    */
   allowedOrigins: z
-    .string()
-    .default('')
+    .union([z.array(z.string()), z.string()])
+    .default([])
     .transform((value) =>
-      value
-        .split(',')
+      (typeof value === 'string' ? value.split(',') : value)
         .map((origin) => origin.trim())
         .filter((origin) => origin !== ''),
     ),
@@ -188,7 +187,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   } catch (error) {
     throw error instanceof FlagError ? new ConfigError(error.message) : error;
   }
-  const parsed = ConfigSchema.safeParse(raw);
+  return parseConfig(raw);
+}
+
+/** Checks settings given in code (createChatServer) or read from flags and variables; ConfigError names each bad one. */
+export function parseConfig(input: ConfigInput): Config {
+  const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0]);

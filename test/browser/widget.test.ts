@@ -16,7 +16,7 @@ describe.skipIf(!hasChromium)('the <llm-chat> widget in Chromium', () => {
   let page: Page;
   beforeAll(async () => {
     harness = await startTestServer({ maxConcurrent: 4 });
-    proxy = await TcpProxy.start(harness.server.port);
+    proxy = await TcpProxy.start(harness.port);
     browser = await launchBrowser();
   });
   afterAll(async () => {

@@ -156,7 +156,7 @@ describe('open mode (no keys)', () => {
       const foreignOrigin = await fetch(`${harness.httpUrl}${path}`, { headers: { origin: 'http://evil.example' } });
       expect([path, foreignOrigin.status]).toEqual([path, 403]);
     }
-    for (const host of [`127.0.0.1:${harness.server.port}`, `localhost:${harness.server.port}`, `[::1]:80`]) {
+    for (const host of [`127.0.0.1:${harness.port}`, `localhost:${harness.port}`, `[::1]:80`]) {
       expect((await getWithHost(`${harness.httpUrl}/readyz`, host)).status).toBe(200);
     }
     const local = await TestClient.connect(harness.wsUrl);

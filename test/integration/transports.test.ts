@@ -30,7 +30,7 @@ describe.each(['uws', 'ws'] as const)('the %s transport', (transport) => {
     const trickled = [
       ['GET /v1/ws HTTP/1.1\r\n', 'Host: 127.0.0.1\r\n', 'Upgrade: websocket\r\n'],
       ['POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n', '{"mess', 'ages":'],
-    ].map((pieces) => trickle(open.server.port, pieces));
+    ].map((pieces) => trickle(open.port, pieces));
     const ended = await Promise.all(trickled);
     await open.stop();
     expect(ended.map((end) => end.closed)).toEqual([true, true]);
