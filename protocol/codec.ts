@@ -40,6 +40,8 @@ export function decodeClientFrame(text: string): DecodeResult {
   return { ok: true, frame: parsed.data };
 }
 
+export { decodeServerFrame, SERVER_FRAME_TYPES } from './decodeServerFrame.js';
+
 export function encodeServerFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }

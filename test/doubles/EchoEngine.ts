@@ -2,7 +2,7 @@ import type { Engine, EngineRequest, EngineResult } from '../../server/engine/En
 
 /**
  * An engine double for fast tests of the server's logic (no model): it answers with the user's
- * last message back, one word a token, a macrotask apart, honouring maxTokens and the abort signal.
+ * last message back, one word a token, honouring maxTokens and the abort signal.
  */
 export class EchoEngine implements Engine {
   readonly info = {
@@ -15,6 +15,9 @@ export class EchoEngine implements Engine {
   };
   disposed = false;
 
+  /** `tokenDelayMs` between words, to leave time to act mid answer; a macrotask apart when 0. */
+  constructor(private readonly tokenDelayMs = 0) {}
+
   async generate(request: EngineRequest): Promise<EngineResult> {
     const last = request.messages.at(-1)?.content ?? '';
     const words = last.split(/(?<= )/).filter((word) => word !== '');
@@ -22,7 +25,9 @@ export class EchoEngine implements Engine {
     const result = (stop: EngineResult['stop']): EngineResult => ({ stop, promptTokens, cachedPromptTokens: 0 });
     for (const [index, word] of words.entries()) {
       if (index >= request.params.maxTokens) return result('length');
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) =>
+        this.tokenDelayMs === 0 ? setImmediate(resolve) : setTimeout(resolve, this.tokenDelayMs),
+      );
       if (request.signal.aborted) return result('aborted');
       request.onChunk({ text: word, channel: 'content', tokens: 1 });
     }

@@ -3,11 +3,14 @@ import { describe, expect, it } from 'vitest';
 import {
   CloseCodes,
   decodeClientFrame,
+  decodeServerFrame,
   ERROR_CODES,
   errorBody,
   HTTP_STATUS,
   openAiErrorBody,
   RETRYABLE,
+  SERVER_FRAME_TYPES,
+  ServerFrame,
 } from '../../protocol/index.js';
 import { buildJsonSchema, JSON_SCHEMA_FILE } from '../../protocol/jsonSchema.js';
 
@@ -54,6 +57,13 @@ describe('protocol v1', () => {
 
   it('echoes the id of a frame it refuses when the id is usable', () => {
     expect(decodeClientFrame('{"type":"chat.send","id":"mine"}')).toMatchObject({ ok: false, id: 'mine' });
+  });
+
+  it('decodes server frames of every v1 type, and nothing else', () => {
+    expect([...SERVER_FRAME_TYPES].sort()).toEqual(ServerFrame.options.map((option) => option.shape.type.value).sort());
+    expect(decodeServerFrame('{"type":"pong","id":"p"}')).toEqual({ type: 'pong', id: 'p' });
+    for (const text of ['{"type":"warp"}', '[1]', 'null', 'nope', '{"id":"x"}'])
+      expect(decodeServerFrame(text)).toBeUndefined();
   });
 
   it('states for every error code whether a retry may succeed', () => {
