@@ -27,6 +27,8 @@ export class ClientGeneration implements AsyncIterable<TokenChunk> {
   readonly queued: Promise<GenerationQueued>;
   /** Told of every queue position (it can grow when a quieter client goes first). */
   onQueued: ((position: number) => void) | undefined;
+  /** Told when it gets a sequence and starts. */
+  onStarted: (() => void) | undefined;
   private outcome: GenerationDone | undefined;
   private failure: ClientError | undefined;
   private readonly chunks: TokenChunk[] = [];
@@ -97,6 +99,7 @@ export class ClientGeneration implements AsyncIterable<TokenChunk> {
         return;
       case 'generation.started':
         this.position = 0;
+        this.onStarted?.();
         return;
       case 'token':
         if (frame.seq <= this.lastSeq) return;

@@ -1,21 +1,28 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { GenerationParams, ServerFrame } from '../protocol/index.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { ChatClient, type WebSocketLike } from '../client/ChatClient.js';
+import { ClientError } from '../client/ClientError.js';
+import type { ClientGeneration } from '../client/ClientGeneration.js';
+import type { GenerationParams } from '../protocol/index.js';
 import type { Recorder } from './Recorder.js';
 
 export type TurnHooks = {
-  /** Called with the running token count; may cancel, drop the connection or pause reading. */
-  onTokens?: (seq: number, user: WsVirtualUser, genId: string) => void;
+  /** Called with the running token count; may cancel or pause reading. */
+  onTokens?: (seq: number, user: WsVirtualUser, generation: ClientGeneration) => void;
+  /** Drop the connection after this many tokens, then reconnect, reattach and resume (the reconnect scenario). */
+  dropAfter?: number;
 };
 
 export type TurnResult = { finish: string; tokens: number } | { error: string; retryAfterMs?: number };
 
-/** One simulated user on its own WebSocket, measuring what it sees. */
+/**
+ * One simulated user on its own connection (the project's client), measuring what it sees. Its
+ * sessions may run turns at once: a bot multiplexing many conversations over one connection.
+ */
 export class WsVirtualUser {
+  private client: ChatClient | undefined;
+  /** The ws socket under the client, to pause reading like a frozen tab. */
   private socket: WebSocket | undefined;
-  private handler: (frame: ServerFrame) => void = () => {};
-  private requests = 0;
   sessionId: string | undefined;
   private resumeToken: string | undefined;
 
@@ -28,16 +35,12 @@ export class WsVirtualUser {
   async connect(): Promise<boolean> {
     const started = performance.now();
     const headers = this.apiKey === undefined ? {} : { authorization: `Bearer ${this.apiKey}` };
-    const socket = new WebSocket(this.url, [PROTOCOL_VERSION], { headers });
-    this.socket = socket;
-    socket.on('message', (data: Buffer) => this.handler(JSON.parse(data.toString()) as ServerFrame));
-    const welcomed = await new Promise<boolean>((resolve) => {
-      this.handler = (frame) => frame.type === 'welcome' && resolve(true);
-      socket.once('error', () => resolve(false));
-      socket.once('close', () => resolve(false));
-      socket.once('unexpected-response', () => resolve(false));
-    });
-    if (!welcomed) {
+    const createSocket = (url: string, protocols: string[]) => {
+      this.socket = new WebSocket(url, protocols, { headers });
+      return this.socket as unknown as WebSocketLike;
+    };
+    this.client = await ChatClient.connect(this.url, { createSocket }).catch(() => undefined);
+    if (this.client === undefined) {
       this.recorder.connectionFailures += 1;
       return false;
     }
@@ -46,113 +49,88 @@ export class WsVirtualUser {
   }
 
   get open(): boolean {
-    return this.socket?.readyState === WebSocket.OPEN;
+    return this.client?.isOpen ?? false;
   }
 
-  /** Opens a new session, or reattaches the current one after a reconnect. */
-  async openSession(reattach = false): Promise<boolean> {
-    const id = `open-${++this.requests}`;
-    const frame = reattach
-      ? { type: 'session.open', id, sessionId: this.sessionId, resumeToken: this.resumeToken }
-      : { type: 'session.open', id };
-    const reply = await this.request(
-      frame,
-      (f) => (f.type === 'session.opened' || f.type === 'error') && 'id' in f && f.id === id,
-    );
-    if (reply?.type !== 'session.opened') return false;
-    this.sessionId = reply.sessionId;
-    this.resumeToken = reply.resumeToken;
-    return true;
+  /** Opens a new session (its id for a turn), or reattaches the current one after a reconnect. */
+  async openSession(reattach = false): Promise<string | undefined> {
+    const { sessionId, resumeToken } = this;
+    const existing = reattach && sessionId !== undefined && resumeToken !== undefined;
+    const session = await this.client?.openSession(existing ? { sessionId, resumeToken } : {}).catch(() => undefined);
+    if (session === undefined) return undefined;
+    this.sessionId = session.sessionId;
+    this.resumeToken = session.resumeToken;
+    return session.sessionId;
   }
 
-  /**
-   * Leaves and forgets the current session, so the connection can open another (each holds a
-   * bounded number) and the key's session budget is given back.
-   */
-  async closeSession(): Promise<void> {
-    if (this.sessionId === undefined || !this.open) return;
-    const id = `close-${++this.requests}`;
-    const frame = { type: 'session.close', id, sessionId: this.sessionId, forget: true };
-    await this.request(frame, (f) => 'id' in f && f.id === id);
-    this.sessionId = undefined;
+  /** Leaves and forgets a session, so the connection can open another and the key's budget is given back. */
+  async closeSession(sessionId = this.sessionId): Promise<void> {
+    if (sessionId === undefined || !this.open) return;
+    await this.client?.closeSession(sessionId, { forget: true }).catch(() => undefined);
+    if (sessionId === this.sessionId) this.sessionId = undefined;
   }
 
-  /** One chat turn, measured from send to generation.done. */
-  async turn(content: string, params: GenerationParams, hooks: TurnHooks = {}): Promise<TurnResult> {
-    const id = `chat-${++this.requests}`;
+  /** One chat turn on a session (the current one by default), measured from send to generation.done. */
+  async turn(
+    content: string,
+    params: GenerationParams,
+    hooks: TurnHooks = {},
+    sessionId = this.sessionId,
+  ): Promise<TurnResult> {
+    const client = this.client;
+    if (client === undefined || sessionId === undefined) return { error: 'connection_lost' };
     const sentAt = performance.now();
-    let genId: string | undefined;
-    let lastSeq = 0;
+    this.recorder.requests += 1;
+    const generation = client.chat(sessionId, content, params);
+    generation.onStarted = () => this.recorder.record('queue', performance.now() - sentAt);
+    if (hooks.dropAfter !== undefined) client.keepGenerationsOnClose = true;
     let lastAt: number | undefined;
     let firstAt: number | undefined;
-    this.recorder.requests += 1;
-    const done = await this.request({ type: 'chat.send', id, sessionId: this.sessionId, content, params }, (frame) => {
-      if (frame.type === 'error' && (frame.id === id || (genId !== undefined && frame.genId === genId))) return true;
-      if (frame.type === 'generation.queued' && frame.id === id) genId = frame.genId;
-      if (frame.type === 'generation.started' && frame.genId === genId)
-        this.recorder.record('queue', performance.now() - sentAt);
-      if (frame.type === 'token' && frame.genId === genId && frame.seq > lastSeq) {
+    let lastSeq = 0;
+    let dropped = false;
+    try {
+      for await (const chunk of generation) {
         const now = performance.now();
+        // A merged frame carries several tokens: its seq past the previous one's.
+        const tokens = chunk.seq - lastSeq;
+        lastSeq = chunk.seq;
         if (firstAt === undefined) {
           firstAt = now;
           this.recorder.record('ttft', now - sentAt);
         } else if (lastAt !== undefined) {
-          const tokens = frame.seq - lastSeq;
           for (let i = 0; i < tokens; i++) this.recorder.record('itl', (now - lastAt) / tokens);
         }
-        this.recorder.addTokens(frame.seq - lastSeq);
-        lastSeq = frame.seq;
+        this.recorder.addTokens(tokens);
         lastAt = now;
-        hooks.onTokens?.(frame.seq, this, frame.genId);
+        hooks.onTokens?.(chunk.seq, this, generation);
+        if (!dropped && hooks.dropAfter !== undefined && chunk.seq >= hooks.dropAfter) {
+          dropped = true;
+          void this.reconnectAndResume(generation);
+        }
       }
-      return frame.type === 'generation.done' && frame.genId === genId;
-    });
-    if (done === undefined) return { error: 'connection_lost' };
-    if (done.type === 'error') {
-      this.recorder.error(done.code);
-      return done.retryAfterMs === undefined
-        ? { error: done.code }
-        : { error: done.code, retryAfterMs: done.retryAfterMs };
+      const done = await generation.done;
+      this.recorder.record('e2e', performance.now() - sentAt);
+      this.recorder.finish(
+        done.finish,
+        done.usage.completionTokens,
+        firstAt === undefined ? 0 : performance.now() - firstAt,
+      );
+      if (dropped && done.usage.completionTokens === generation.lastSeq) this.recorder.resumes.succeeded += 1;
+      return { finish: done.finish, tokens: done.usage.completionTokens };
+    } catch (error) {
+      const { code, retryAfterMs } = error as ClientError;
+      this.recorder.error(code);
+      return retryAfterMs === undefined ? { error: code } : { error: code, retryAfterMs };
     }
-    if (done.type !== 'generation.done') return { error: 'unexpected' };
-    this.recorder.record('e2e', performance.now() - sentAt);
-    this.recorder.finish(
-      done.finish,
-      done.usage.completionTokens,
-      firstAt === undefined ? 0 : performance.now() - firstAt,
-    );
-    return { finish: done.finish, tokens: done.usage.completionTokens };
   }
 
   /** Cancels and measures the time to the acknowledgement. */
-  cancel(genId: string): void {
+  cancel(generation: ClientGeneration): void {
     const sentAt = performance.now();
-    const id = `stop-${++this.requests}`;
-    const previous = this.handler;
-    this.handler = (frame) => {
-      if (frame.type === 'cancel.ack' && frame.id === id) this.recorder.record('cancelAck', performance.now() - sentAt);
-      previous(frame);
-    };
-    this.socket?.send(JSON.stringify({ type: 'generation.cancel', id, genId }));
-  }
-
-  /** Replays a generation after a reconnect, returning its done frame if the resume worked. */
-  async resume(genId: string, afterSeq: number): Promise<boolean> {
-    this.recorder.resumes.tried += 1;
-    const id = `resume-${++this.requests}`;
-    let seq = afterSeq;
-    const reply = await this.request({ type: 'generation.resume', id, genId, afterSeq }, (frame) => {
-      if (frame.type === 'token' && frame.genId === genId) {
-        if (frame.seq <= seq) return true;
-        this.recorder.addTokens(frame.seq - seq);
-        seq = frame.seq;
-      }
-      return (frame.type === 'generation.done' && frame.genId === genId) || (frame.type === 'error' && frame.id === id);
-    });
-    const ok = reply?.type === 'generation.done' && reply.usage.completionTokens === seq;
-    if (ok) this.recorder.resumes.succeeded += 1;
-    else if (reply?.type === 'error') this.recorder.error(reply.code);
-    return ok;
+    generation.cancel().then(
+      () => this.recorder.record('cancelAck', performance.now() - sentAt),
+      () => undefined,
+    );
   }
 
   /** Stops reading for `ms`, like a frozen tab. */
@@ -163,30 +141,23 @@ export class WsVirtualUser {
   }
 
   ping(): void {
-    if (this.open) this.socket?.send(JSON.stringify({ type: 'ping', id: `ping-${++this.requests}` }));
-  }
-
-  drop(): void {
-    this.socket?.terminate();
+    this.client?.ping().catch(() => undefined);
   }
 
   close(): void {
-    this.socket?.close();
+    void this.client?.close();
   }
 
-  /** Sends a frame and resolves with the first frame `until` accepts, or undefined if the socket closes first. */
-  private request(frame: object, until: (frame: ServerFrame) => boolean): Promise<ServerFrame | undefined> {
-    const socket = this.socket;
-    if (socket?.readyState !== WebSocket.OPEN) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const onClose = () => resolve(undefined);
-      socket.once('close', onClose);
-      this.handler = (received) => {
-        if (!until(received)) return;
-        socket.off('close', onClose);
-        resolve(received);
-      };
-      socket.send(JSON.stringify(frame));
-    });
+  /** Drops the connection mid answer, comes back, reattaches and asks for the rest after the last seq held. */
+  private async reconnectAndResume(generation: ClientGeneration): Promise<void> {
+    this.recorder.resumes.tried += 1;
+    this.socket?.terminate();
+    const resumed = (await this.connect()) && (await this.openSession(true)) !== undefined && this.client !== undefined;
+    if (!resumed || this.client === undefined) {
+      generation.fail(new ClientError('connection_closed', 'Could not come back after the drop', true));
+      return;
+    }
+    this.client.adopt(generation);
+    await generation.resume().catch((error: ClientError) => generation.fail(error));
   }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const SCENARIOS = ['chat', 'cancel', 'reconnect', 'slow-reader', 'idle', 'burst', 'mixed'] as const;
+export const SCENARIOS = ['chat', 'cancel', 'reconnect', 'slow-reader', 'idle', 'burst', 'bot', 'mixed'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** "60s", "2m", "500ms" or a number of milliseconds. */
@@ -44,6 +44,8 @@ export const LoadOptions = z.object({
   /** Pause of a connection between its turns (closed loop). */
   thinkMs: z.coerce.number().int().min(0).default(0),
   turns: z.coerce.number().int().min(1).default(3),
+  /** For `bot`: sessions one connection runs at once. */
+  botSessions: z.coerce.number().int().min(1).max(1000).default(8),
   maxTokens: z.coerce.number().int().min(1).default(64),
   /** For `cancel`: stop after this many tokens. */
   cancelAfter: z.coerce.number().int().min(1).default(8),

@@ -63,32 +63,32 @@ async function runScenario(
         prompt(),
         { ...params, maxTokens: Math.max(options.maxTokens, options.cancelAfter * 4) },
         {
-          onTokens: (seq, self, genId) => {
+          onTokens: (seq, self, generation) => {
             if (cancelled || seq < options.cancelAfter) return;
             cancelled = true;
-            self.cancel(genId);
+            self.cancel(generation);
           },
         },
       );
       return;
     }
     case 'reconnect': {
+      // Drops the socket mid answer, comes back, reattaches and resumes after the last seq held.
       if (!(await user.openSession())) return;
       await ctx.pace();
-      let dropped: { genId: string; seq: number } | undefined;
-      await user.turn(
-        prompt(),
-        { ...params, maxTokens: Math.max(options.maxTokens, options.cancelAfter * 4) },
-        {
-          onTokens: (seq, self, genId) => {
-            if (dropped !== undefined || seq < options.cancelAfter) return;
-            dropped = { genId, seq };
-            self.drop();
-          },
-        },
-      );
-      if (dropped === undefined || !(await user.connect()) || !(await user.openSession(true))) return;
-      await user.resume(dropped.genId, dropped.seq);
+      const maxTokens = Math.max(options.maxTokens, options.cancelAfter * 4);
+      await user.turn(prompt(), { ...params, maxTokens }, { dropAfter: options.cancelAfter });
+      return;
+    }
+    case 'bot': {
+      // A bot multiplexing conversations: one connection, `--bot-sessions` sessions sending at once.
+      const sessions = await Promise.all(Array.from({ length: options.botSessions }, () => user.openSession()));
+      const open = sessions.filter((sessionId): sessionId is string => sessionId !== undefined);
+      for (let turn = 0; turn < options.turns && !ctx.stopped(); turn++) {
+        await ctx.pace();
+        await Promise.all(open.map((sessionId) => user.turn(prompt(), params, {}, sessionId)));
+      }
+      await Promise.all(open.map((sessionId) => user.closeSession(sessionId)));
       return;
     }
     case 'slow-reader': {

@@ -8,7 +8,7 @@ import {
   type ServerFrame,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/Identity.js';
-import type { Generation, GenerationEvent } from '../scheduler/Generation.js';
+import type { Generation, GenerationEvent, GenerationOutcome } from '../scheduler/Generation.js';
 import type { SocketHandle } from '../transport/Transport.js';
 import type { Followers } from './Followers.js';
 import { TokenOutbox } from './TokenOutbox.js';
@@ -136,7 +136,7 @@ export class Connection {
     this.pendingAcks.set(generation.id, acks);
     if (!this.following.has(generation.id)) {
       generation.subscribe((event) => {
-        if (event.kind === 'done') this.flushAcks(generation.id, event.outcome.usage.completionTokens);
+        if (event.kind === 'done') this.flushAcks(generation.id, event.outcome);
       });
     }
   }
@@ -177,7 +177,7 @@ export class Connection {
       case 'done':
         this.following.delete(genId);
         this.limits.followers?.unfollow(genId, true);
-        this.flushAcks(genId, event.outcome.usage.completionTokens);
+        this.flushAcks(genId, event.outcome);
         this.send({ type: 'generation.done', genId, ...event.outcome });
         this.sendAfterDone();
         return;
@@ -191,9 +191,15 @@ export class Connection {
     if (frame !== undefined) this.send(frame);
   }
 
-  private flushAcks(genId: string, completionTokens: number): void {
+  /**
+   * The acks of cancels that were waiting for the end: `cancelled` when the cancel stopped it,
+   * `already_done` when it ended on its own first (the engine runs a token ahead of delivery).
+   */
+  private flushAcks(genId: string, outcome: GenerationOutcome): void {
+    const status = outcome.finish === 'cancelled' ? 'cancelled' : 'already_done';
+    const completionTokens = outcome.usage.completionTokens;
     for (const id of this.pendingAcks.get(genId) ?? []) {
-      this.send({ type: 'cancel.ack', id, genId, status: 'cancelled', completionTokens });
+      this.send({ type: 'cancel.ack', id, genId, status, completionTokens });
     }
     this.pendingAcks.delete(genId);
   }

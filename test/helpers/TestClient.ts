@@ -9,6 +9,8 @@ const WAIT_MS = 15_000;
 /** A real `ws` client that records every frame and lets a test wait for the one it expects. */
 export class TestClient {
   readonly frames: ServerFrame[] = [];
+  /** When each of `frames` arrived (performance.now()). */
+  readonly times: number[] = [];
   readonly closed: Promise<CloseEvent>;
   private readonly untaken: ServerFrame[] = [];
   private waiters: Waiter[] = [];
@@ -71,6 +73,7 @@ export class TestClient {
 
   private receive(frame: ServerFrame): void {
     this.frames.push(frame);
+    this.times.push(performance.now());
     const waiter = this.waiters.find((w) => w.match(frame));
     if (waiter === undefined) {
       this.untaken.push(frame);

@@ -50,10 +50,36 @@ describe('the load harness', () => {
     expect(report.latencies.itl.p50).toBeGreaterThan(0);
     expect(report.connectionFailures).toBe(0);
     expect(report.errors).toEqual({});
+    expect(report.resumes.tried).toBeGreaterThan(0);
+    expect(report.resumes.succeeded).toBe(report.resumes.tried);
     expect(report.series.length).toBeGreaterThanOrEqual(2);
     expect(stdout).toContain('| time to first token |');
     expect(html).toContain('<svg');
     expect(html).not.toContain('<script');
+  });
+
+  it('acts like a bot: one connection running many sessions at once, every answer its own', async () => {
+    const { report } = await load([
+      '--url',
+      harness.wsUrl,
+      '--connections',
+      '1',
+      '--duration',
+      '2s',
+      '--scenario',
+      'bot',
+      '--bot-sessions',
+      '6',
+      '--turns',
+      '2',
+      '--max-tokens',
+      '16',
+    ]);
+    expect(report.requests).toBeGreaterThanOrEqual(6);
+    expect(report.requests % 6).toBe(0);
+    expect(report.errors).toEqual({});
+    expect(report.connectionFailures).toBe(0);
+    expect(Object.values(report.finishes).reduce((sum, count) => sum + count, 0)).toBe(report.requests);
   });
 
   it('drives the OpenAI-compatible endpoint with openai-sse, and compares two runs', async () => {
