@@ -1,6 +1,6 @@
 import { chat, openSession } from '../test/helpers/conversation.js';
 import { TestClient } from '../test/helpers/TestClient.js';
-import { median } from './stats.js';
+import { median } from '../tooling/latency.js';
 
 export type AffinityResult = {
   promptTokens: number;

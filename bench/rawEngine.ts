@@ -1,5 +1,5 @@
 import { getLlama, LlamaChat, LlamaLogLevel, resolveChatWrapper } from 'node-llama-cpp';
-import { measureOf, type RunMeasure, StreamClock } from './stats.js';
+import { measureOf, type RunMeasure, StreamClock } from '../tooling/latency.js';
 
 export type RawOptions = {
   modelPath: string;

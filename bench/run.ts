@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { spawnServer } from '../test/helpers/spawnServer.js';
-import { MODEL_PATH } from '../test/helpers/startTestServer.js';
+import { quantile, type RunSummary, summarize } from '../tooling/latency.js';
+import { spawnServer } from '../tooling/serverProcess.js';
+import { MODEL_PATH } from '../tooling/testModel.js';
 import { measureAffinity } from './affinity.js';
 import { runRawEngine } from './rawEngine.js';
 import { measureCancelAcks, runServerClients } from './serverClients.js';
-import { quantile, type RunSummary, summarize } from './stats.js';
 
 const STREAMS = [1, 8, 16];
 const REPEATS = 5;

@@ -3,8 +3,8 @@ import { LoadOptions } from '../load/options.js';
 import { raiseFileLimit } from '../load/raiseFileLimit.js';
 import { buildReport, formatSummary } from '../load/report/LoadReport.js';
 import { runLoad } from '../load/runLoad.js';
+import { processUsage, startServerProcess } from '../tooling/serverProcess.js';
 import { benchFlags } from './benchFlags.js';
-import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
  * npm run scale -- [--idle 10000] [--chatting 1000] [--seconds 60]: how many idle connections

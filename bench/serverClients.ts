@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, type ServerFrame } from '../protocol/index.js';
-import { measureOf, type RunMeasure, StreamClock } from './stats.js';
+import { measureOf, type RunMeasure, StreamClock } from '../tooling/latency.js';
 
 export type ServerRunOptions = { wsUrl: string; streams: number; prompt: string; maxTokens: number; seed: number };
 

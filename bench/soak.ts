@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { LoadOptions } from '../load/options.js';
 import { buildReport, formatSummary } from '../load/report/LoadReport.js';
 import { runLoad } from '../load/runLoad.js';
+import { processUsage, startServerProcess } from '../tooling/serverProcess.js';
 import { benchFlags } from './benchFlags.js';
-import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
  * npm run soak -- [--minutes 30] [--connections 32]: a mixed load (chat, cancel, reconnect, slow readers)

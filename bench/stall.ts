@@ -4,8 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { quantile } from '../tooling/latency.js';
 import { benchFlags } from './benchFlags.js';
-import { quantile } from './stats.js';
 
 /**
  * npm run bench:stall -- [--json FILE] [--quiet-s 5] [--attack-s 9] [--only long-history,empty-parts,resume-flood]
@@ -984,7 +984,7 @@ async function main(): Promise<void> {
   setTimeout(() => bail(`still running after ${Math.round(options.timeoutMs / 1000)} s`, 1), options.timeoutMs).unref();
 
   // Imported here, so that an attacker child does not load the server's modules.
-  const { startServerProcess, processUsage } = await import('./serverProcess.js');
+  const { startServerProcess, processUsage } = await import('../tooling/serverProcess.js');
   const cpuMsOf = (pid: number) => {
     try {
       return processUsage(pid).cpuMs;

@@ -1,7 +1,7 @@
 import { LoadOptions } from '../load/options.js';
 import { runLoad } from '../load/runLoad.js';
+import { processUsage, startServerProcess } from '../tooling/serverProcess.js';
 import { benchFlags } from './benchFlags.js';
-import { processUsage, startServerProcess } from './serverProcess.js';
 
 /**
  * npm run bench:transports -- [--seconds 20] [--connections 32]: the same chat load against the server on

@@ -1,4 +1,5 @@
 import hdr from 'hdr-histogram-js';
+import type { StreamClock } from '../tooling/latency.js';
 
 export const LATENCIES = ['ttft', 'itl', 'e2e', 'queue', 'cancelAck', 'connect'] as const;
 export type Latency = (typeof LATENCIES)[number];
@@ -46,6 +47,14 @@ export class Recorder {
     this.histograms.get(name)?.recordValue(micros);
     if (name === 'ttft') this.second.ttft.recordValue(micros);
     if (name === 'itl') this.second.itl.recordValue(micros);
+  }
+
+  /** Records a stream's chunk of `tokens` by the one latency rule: its first token, its gaps, its tokens. */
+  clock(clock: StreamClock, tokens: number): void {
+    const { ttftMs, gaps } = clock.chunk(tokens);
+    if (ttftMs !== undefined) this.record('ttft', ttftMs);
+    for (const gap of gaps) this.record('itl', gap);
+    this.addTokens(tokens);
   }
 
   addTokens(count: number): void {

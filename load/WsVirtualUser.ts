@@ -4,6 +4,7 @@ import { ChatClient, type WebSocketLike } from '../client/ChatClient.js';
 import { ClientError } from '../client/ClientError.js';
 import type { ClientGeneration } from '../client/ClientGeneration.js';
 import type { GenerationParams } from '../protocol/index.js';
+import { StreamClock } from '../tooling/latency.js';
 import type { Recorder } from './Recorder.js';
 
 export type TurnHooks = {
@@ -84,24 +85,17 @@ export class WsVirtualUser {
     const generation = client.chat(sessionId, content, params);
     generation.onStarted = () => this.recorder.record('queue', performance.now() - sentAt);
     if (hooks.dropAfter !== undefined) client.keepGenerationsOnClose = true;
-    let lastAt: number | undefined;
+    const clock = new StreamClock(sentAt);
     let firstAt: number | undefined;
     let lastSeq = 0;
     let dropped = false;
     try {
       for await (const chunk of generation) {
-        const now = performance.now();
         // A merged frame carries several tokens: its seq past the previous one's.
         const tokens = chunk.seq - lastSeq;
         lastSeq = chunk.seq;
-        if (firstAt === undefined) {
-          firstAt = now;
-          this.recorder.record('ttft', now - sentAt);
-        } else if (lastAt !== undefined) {
-          for (let i = 0; i < tokens; i++) this.recorder.record('itl', (now - lastAt) / tokens);
-        }
-        this.recorder.addTokens(tokens);
-        lastAt = now;
+        this.recorder.clock(clock, tokens);
+        firstAt ??= performance.now();
         hooks.onTokens?.(chunk.seq, this, generation);
         if (!dropped && hooks.dropAfter !== undefined && chunk.seq >= hooks.dropAfter) {
           dropped = true;

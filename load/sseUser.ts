@@ -1,3 +1,4 @@
+import { StreamClock } from '../tooling/latency.js';
 import type { RunContext } from './scenarios.js';
 
 const PROMPTS = ['Once upon a time', 'Tell me about a cat', 'The little dog', 'What happened next?'];
@@ -53,7 +54,7 @@ async function streamOnce(ctx: RunContext, content: string, cancelAfter: number 
   }
   let chunks = 0;
   let firstAt: number | undefined;
-  let lastAt: number | undefined;
+  const clock = new StreamClock(sentAt);
   let finish = 'stop';
   let buffer = '';
   const decoder = new TextDecoder();
@@ -76,14 +77,10 @@ async function streamOnce(ctx: RunContext, content: string, cancelAfter: number 
         const choice = chunk.choices?.[0];
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (!choice?.delta?.content) continue;
-        const now = performance.now();
-        if (firstAt === undefined) {
-          firstAt = now;
-          recorder.record('ttft', now - sentAt);
-        } else if (lastAt !== undefined) recorder.record('itl', now - lastAt);
-        lastAt = now;
+        // An SSE chunk is one token here (the server sends a chunk per token it decodes).
+        firstAt ??= performance.now();
         chunks += 1;
-        recorder.addTokens(1);
+        recorder.clock(clock, 1);
         if (cancelAfter !== undefined && chunks >= cancelAfter) {
           finish = 'cancelled';
           controller.abort();

@@ -1,9 +1,7 @@
 import { pino } from 'pino';
 import { createChatServer } from '../../server/ChatServer.js';
-import { type ConfigInput, EMBEDDED_MODEL_PATH } from '../../server/config.js';
-
-/** The model every test runs on: MODEL_PATH when set, else the tiny model committed in models/. */
-export const MODEL_PATH = process.env.MODEL_PATH || EMBEDDED_MODEL_PATH;
+import type { ConfigInput } from '../../server/config.js';
+import { MODEL_PATH } from '../../tooling/testModel.js';
 
 /**
  * Starts the real server on an ephemeral port with the tiny real model. With `logLines`, info

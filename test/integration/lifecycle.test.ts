@@ -2,8 +2,8 @@ import uWS from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
+import { spawnServer } from '../../tooling/serverProcess.js';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
-import { spawnServer } from '../helpers/spawnServer.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
-import { type SpawnedServer, spawnServer } from '../helpers/spawnServer.js';
+import { type SpawnedServer, spawnServer } from '../../tooling/serverProcess.js';
 
 /** Generated frames in the attack: 100,000 in CI; `npm run fuzz` asks for more. */
 export const FUZZ_FRAMES = envInt('FUZZ_FRAMES', 100_000);

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { MODEL_PATH } from './startTestServer.js';
+import { MODEL_PATH } from './testModel.js';
 
 export type SpawnedServer = {
   child: ChildProcess;
@@ -66,4 +67,30 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Resident memory and CPU time (user + system) of a process, from /proc. */
+export function processUsage(pid: number): { rssMb: number; cpuMs: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return { rssMb: Math.round(rssKb / 102.4) / 10, cpuMs: ticks * 10 };
+}
+
+/** The server as a child process, ready, with its URLs; stop() ends it. */
+export async function startServerProcess(args: string[]) {
+  const server = spawnServer(args);
+  const port = await server.port();
+  await server.ready();
+  const pid = server.child.pid as number;
+  return {
+    pid,
+    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    },
+  };
 }

@@ -24,7 +24,11 @@ export type RunSummary = {
   itlP99: number;
 };
 
-/** Per-stream recorder: call `chunk(tokens)` as output arrives. */
+/**
+ * The one latency rule of the benchmarks, the load harness and the tests, per stream: time to
+ * first token from the request, and inter-token gaps where a chunk of k tokens after a gap g
+ * counts as k tokens g/k apart. Call `chunk(tokens)` as output arrives; it returns what it added.
+ */
 export class StreamClock {
   private last: number | undefined;
   ttftMs: number | undefined;
@@ -33,13 +37,16 @@ export class StreamClock {
 
   constructor(private readonly startedAt: number) {}
 
-  chunk(tokens: number, now = performance.now()): void {
-    if (tokens === 0) return;
+  chunk(tokens: number, now = performance.now()): { ttftMs?: number; gaps: number[] } {
+    if (tokens === 0) return { gaps: [] };
+    const added: number[] = [];
     if (this.last === undefined) this.ttftMs = now - this.startedAt;
-    // A chunk of k tokens after a gap g counts as k tokens g/k apart.
-    else for (let i = 0; i < tokens; i++) this.gaps.push((now - this.last) / tokens);
+    else for (let i = 0; i < tokens; i++) added.push((now - this.last) / tokens);
+    const first = this.last === undefined;
+    this.gaps.push(...added);
     this.last = now;
     this.tokens += tokens;
+    return first && this.ttftMs !== undefined ? { ttftMs: this.ttftMs, gaps: added } : { gaps: added };
   }
 }
 
