@@ -1,5 +1,6 @@
-import { chat, openSession } from '../test/helpers/conversation.js';
-import { TestClient } from '../test/helpers/TestClient.js';
+import { ChatClient } from '../client/ChatClient.js';
+import { nodeSockets } from '../client/node.js';
+import type { GenerationParams } from '../protocol/index.js';
 import { median } from '../tooling/latency.js';
 
 export type AffinityResult = {
@@ -20,21 +21,25 @@ const SECOND = { maxTokens: 8, temperature: 0, seed: 1 } as const;
  * the stored history). Both sessions hold the same history (temperature 0, same seed).
  */
 export async function measureAffinity(wsUrl: string, repeats: number): Promise<AffinityResult> {
-  const client = await TestClient.connect(wsUrl);
+  const client = await ChatClient.connect(wsUrl, { createSocket: nodeSockets() });
+  /** One turn to its end: its usage and time to first token. */
+  const turn = async (sessionId: string, content: string, params: GenerationParams) => {
+    const done = await client.chat(sessionId, content, params).done;
+    return { ...done.usage, ttftMs: done.timings.ttftMs ?? Number.NaN };
+  };
   const affine: Array<{ ttftMs: number; cachedPromptTokens: number; promptTokens: number }> = [];
   const reevaluated: Array<{ ttftMs: number; cachedPromptTokens: number }> = [];
   for (let repeat = 0; repeat < repeats; repeat++) {
-    const kept = await openSession(client);
-    await chat(client, kept.sessionId, DOCUMENT, FIRST);
-    const second = await chat(client, kept.sessionId, 'What happened next?', SECOND);
-    affine.push({ ...second.done.usage, ttftMs: second.done.timings.ttftMs ?? Number.NaN });
+    const kept = await client.openSession();
+    await turn(kept.sessionId, DOCUMENT, FIRST);
+    affine.push(await turn(kept.sessionId, 'What happened next?', SECOND));
 
-    const evicted = await openSession(client);
-    const intruder = await openSession(client);
-    await chat(client, evicted.sessionId, DOCUMENT, FIRST);
-    await chat(client, intruder.sessionId, 'A big red ball', { maxTokens: 50 });
-    const again = await chat(client, evicted.sessionId, 'What happened next?', SECOND);
-    reevaluated.push({ ...again.done.usage, ttftMs: again.done.timings.ttftMs ?? Number.NaN });
+    const evicted = await client.openSession();
+    const intruder = await client.openSession();
+    await turn(evicted.sessionId, DOCUMENT, FIRST);
+    await turn(intruder.sessionId, 'A big red ball', { maxTokens: 50 });
+    reevaluated.push(await turn(evicted.sessionId, 'What happened next?', SECOND));
+    for (const { sessionId } of [kept, evicted, intruder]) await client.closeSession(sessionId, { forget: true });
   }
   await client.close();
   return {

@@ -136,6 +136,8 @@ export class LlamaEngine implements Engine {
    * far less on a GPU). LlamaChat then finds these tokens in the sequence and evaluates only the last.
    */
   private async prefill(sequence: LlamaContextSequence, tokens: Token[], signal: AbortSignal): Promise<void> {
+    // A prompt that fits one chunk goes in with the first token's batch, as LlamaChat does it.
+    if (tokens.length <= this.prefillChunkTokens) return;
     for (let start = 0; start < tokens.length && !signal.aborted; ) {
       const chunk = tokens.slice(start, start + this.prefillChunkTokens);
       const began = performance.now();
