@@ -55,11 +55,7 @@ export class RateLimiter {
 
   /** Admits a `generation.resume`: each replays a whole answer, so they are budgeted. */
   admitResume(clientKey: string, now = Date.now()): LimitRefusal | undefined {
-    const usage = this.usage(clientKey, now);
-    const wait = usage.resumes.waitMs(1, now);
-    if (wait > 0) return refusal('resumes', `At most ${this.limits.resumesPerMinute} resumes per minute`, wait);
-    usage.resumes.take(1, now);
-    return undefined;
+    return this.takeOne(this.usage(clientKey, now).resumes, 'resumes', now);
   }
 
   /** Drops a client that will not come back (an open-mode connection that closed). */
@@ -69,10 +65,14 @@ export class RateLimiter {
 
   /** Counts a request against the per-minute budget; HTTP calls it on arrival, before reading the body. */
   admitRequest(clientKey: string, now = Date.now()): LimitRefusal | undefined {
-    const usage = this.usage(clientKey, now);
-    const wait = usage.requests.waitMs(1, now);
-    if (wait > 0) return refusal('requests', `At most ${this.limits.requestsPerMinute} requests per minute`, wait);
-    usage.requests.take(1, now);
+    return this.takeOne(this.usage(clientKey, now).requests, 'requests', now);
+  }
+
+  /** Takes one unit of a per-minute budget, or says how long until there is one. */
+  private takeOne(bucket: TokenBucket, dimension: 'requests' | 'resumes', now: number): LimitRefusal | undefined {
+    const wait = bucket.waitMs(1, now);
+    if (wait > 0) return refusal(dimension, `At most ${bucket.perMinute} ${dimension} per minute`, wait);
+    bucket.take(1, now);
     return undefined;
   }
 
