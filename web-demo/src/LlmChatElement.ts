@@ -1,15 +1,17 @@
-import type { HistoryMessage, ServerFrame } from '../../protocol/serverFrames.js';
+import type { ClientError } from '../../client/ClientError.js';
+import type { ClientGeneration } from '../../client/ClientGeneration.js';
+import { ReconnectingClient } from '../../client/ReconnectingClient.js';
+import type { GenerationDone, HistoryMessage, ServerFrame, Welcome } from '../../protocol/serverFrames.js';
 import { WS_PATH } from '../../protocol/version.js';
-import { ChatConnection, type ConnectionState } from './ChatConnection.js';
 import { ConversationStore, type StoredConversation } from './ConversationStore.js';
 import { describeError } from './describeError.js';
 import { MessageView } from './MessageView.js';
 import { STYLES, TEMPLATE } from './template.js';
 
+type ConnectionState = 'connecting' | 'open' | 'reconnecting';
+
 type Running = {
-  requestId: string;
-  genId: string | undefined;
-  lastSeq: number;
+  generation: ClientGeneration;
   view: MessageView;
   sentAt: number;
   firstTokenAt: number | undefined;
@@ -21,34 +23,35 @@ const STATE_LABELS: Record<ConnectionState, string> = {
   reconnecting: 'Reconnecting…',
 };
 
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 5000;
+
 /**
- * `<llm-chat server="ws://host/v1/ws" seed="42">`: a chat with the server. It keeps this
- * browser's conversations in localStorage, survives a dropped connection (reconnects, reattaches
- * its session and resumes a running answer from its last token), and has a Stop button (or Esc).
+ * `<llm-chat server="ws://host/v1/ws" seed="42">`: a chat with the server, through the project's
+ * client. It keeps this browser's conversations in localStorage, survives a dropped connection
+ * (the client reconnects, reattaches the session and resumes a running answer from its last
+ * token), and has a Stop button (or Esc).
  */
 export class LlmChatElement extends HTMLElement {
   private readonly root = this.attachShadow({ mode: 'open' });
   private readonly store = new ConversationStore();
-  private connection: ChatConnection | undefined;
+  private client: ReconnectingClient | undefined;
   private sessionId: string | undefined;
   private running: Running | undefined;
-  private requests = 0;
-  /** The id of the latest session.open: replies to older ones (a quick switch) are ignored. */
-  private openRequest: string | undefined;
+  /** Counts conversation switches: a reply to an older one (a quick switch) is ignored. */
+  private opening = 0;
+  private removed = false;
 
   connectedCallback(): void {
     this.root.innerHTML = `<style>${STYLES}</style>${TEMPLATE}`;
     this.wireControls();
     this.renderConversationList();
-    this.connection = new ChatConnection(this.serverUrl(), {
-      onFrame: (frame) => this.onFrame(frame),
-      onState: (state) => this.showState(state),
-    });
-    this.connection.connect();
+    void this.start();
   }
 
   disconnectedCallback(): void {
-    this.connection?.close();
+    this.removed = true;
+    void this.client?.close();
   }
 
   private serverUrl(): string {
@@ -57,156 +60,91 @@ export class LlmChatElement extends HTMLElement {
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WS_PATH}`;
   }
 
-  private onFrame(frame: ServerFrame): void {
-    switch (frame.type) {
-      case 'welcome':
-        this.$('.reasoning-control').hidden = !frame.model.reasoning;
-        // The server refuses more than it allows (its setting, capped by the context).
-        this.$<HTMLInputElement>('.max-tokens').max = String(frame.limits.maxTokens);
-        this.openSession();
-        return;
-      case 'session.opened':
-        this.onSessionOpened(frame.sessionId, frame.resumeToken, frame.resumed, frame.history, frame.id);
-        return;
-      case 'generation.queued':
-        if (this.running?.requestId !== frame.id) return;
-        this.running.genId = frame.genId;
-        this.status(frame.position > 0 ? `Waiting in line: position ${frame.position}` : 'Starting…');
-        return;
-      case 'generation.started':
-        if (frame.genId === this.running?.genId) this.status('Answering…');
-        return;
-      case 'token':
-        this.onToken(frame.genId, frame.seq, frame.text, frame.channel);
-        return;
-      case 'generation.done':
-        this.onDone(frame);
-        return;
-      case 'cancel.ack':
-        if (frame.genId === this.running?.genId) this.status('Stop acknowledged.');
-        return;
-      case 'error':
-        this.onError(frame);
-        return;
-      case 'server.notice':
-        this.status('The server is restarting; the answer will resume when it is back.');
-        return;
-      case 'pong':
-      case 'rate_limits':
-      case 'session.closed':
-        return;
-      default:
-        frame satisfies never;
+  /** Connects (retrying with growing, jittered waits until the server answers), then opens the conversation. */
+  private async start(): Promise<void> {
+    this.showState('connecting');
+    for (let attempt = 0; this.client === undefined && !this.removed; attempt++) {
+      this.client = await ReconnectingClient.connect(this.serverUrl(), {
+        initialDelayMs: FIRST_RETRY_MS,
+        maxDelayMs: MAX_RETRY_MS,
+        onState: (state) => this.onConnection(state),
+        onFrame: (frame) => this.onNotice(frame),
+      }).catch(() => undefined);
+      if (this.client !== undefined) break;
+      this.showState('reconnecting');
+      const wait = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, wait * (0.75 + Math.random() * 0.5)));
     }
+    if (this.client === undefined) return;
+    this.onConnection('open');
+    await this.openConversation(this.store.current());
   }
 
-  /** Reattaches the current conversation (after a reload or a reconnect) or starts one. */
-  private openSession(): void {
-    const current =
-      this.sessionId === undefined
-        ? this.store.current()
-        : this.store.list().find((c) => c.sessionId === this.sessionId);
-    this.requestSession(current);
+  /** The client reconnected by itself (sessions reattached, answers resumed) or lost the connection. */
+  private onConnection(state: 'open' | 'reconnecting' | 'closed'): void {
+    if (state === 'closed') return;
+    this.showState(state);
+    if (state !== 'open' || this.client === undefined) return;
+    this.applyWelcome(this.client.client.welcome);
+    this.setBusy(this.running !== undefined);
   }
 
-  private requestSession(conversation: StoredConversation | undefined): void {
-    this.openRequest = conversation === undefined ? `new-${++this.requests}` : `reattach-${conversation.sessionId}`;
-    if (conversation === undefined) {
-      this.connection?.send({ type: 'session.open', id: this.openRequest });
-      return;
-    }
-    const { sessionId, resumeToken } = conversation;
-    this.connection?.send({ type: 'session.open', id: this.openRequest, sessionId, resumeToken });
+  private applyWelcome(welcome: Welcome): void {
+    this.$('.reasoning-control').hidden = !welcome.model.reasoning;
+    // The server refuses more than it allows (its setting, capped by the context).
+    this.$<HTMLInputElement>('.max-tokens').max = String(welcome.limits.maxTokens);
   }
 
-  private onSessionOpened(
-    sessionId: string,
-    resumeToken: string,
-    resumed: boolean,
-    history: HistoryMessage[],
-    requestId: string,
-  ): void {
-    if (requestId !== this.openRequest) return;
-    const known = this.store.list().find((c) => c.sessionId === sessionId);
-    this.store.save({ sessionId, resumeToken, title: known?.title ?? 'New chat', updatedAt: Date.now() });
-    const switched = this.sessionId !== sessionId;
-    this.sessionId = sessionId;
-    this.renderConversationList();
-    if (this.running !== undefined && this.running.genId === undefined) {
-      // The connection dropped before the server named the answer: it cannot be resumed.
-      this.interrupt();
-    } else if (this.running?.genId !== undefined && !switched) {
-      // Back after a dropped connection: continue the answer from its last token.
-      this.connection?.send({
-        type: 'generation.resume',
-        id: `resume-${++this.requests}`,
-        genId: this.running.genId,
-        afterSeq: this.running.lastSeq,
-      });
-    } else if (switched || requestId.startsWith('new-')) {
-      this.renderHistory(resumed ? history : []);
-    }
-    this.sendButton().disabled = this.running !== undefined;
+  /** Frames no request waits for. */
+  private onNotice(frame: ServerFrame): void {
+    if (frame.type === 'server.notice')
+      this.status('The server is restarting; the answer will resume when it is back.');
   }
 
-  private onToken(genId: string, seq: number, text: string, channel: 'content' | 'reasoning'): void {
-    const running = this.running;
-    if (running === undefined || running.genId !== genId || seq <= running.lastSeq) return;
-    running.firstTokenAt ??= performance.now();
-    running.lastSeq = seq;
-    this.stickToBottom(() => running.view.append(text, channel));
-  }
-
-  private onDone(frame: Extract<ServerFrame, { type: 'generation.done' }>): void {
-    const running = this.running;
-    if (running === undefined || running.genId !== frame.genId) return;
-    this.running = undefined;
-    const now = performance.now();
-    const ttft = running.firstTokenAt === undefined ? undefined : running.firstTokenAt - running.sentAt;
-    const seconds = running.firstTokenAt === undefined ? 0 : (now - running.firstTokenAt) / 1000;
-    const rate = seconds > 0 ? frame.usage.completionTokens / seconds : undefined;
-    if (frame.finish === 'cancelled') running.view.note('Stopped.');
-    if (frame.finish === 'length') running.view.note('Reached the maximum length.');
-    if (frame.error !== undefined) running.view.note(describeError({ ...frame.error }));
-    const parts = [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
-    if (rate !== undefined) parts.push(`${rate.toFixed(0)} tokens/s`);
-    this.status(`${parts.join(' · ')} · ${frame.usage.completionTokens} tokens`);
-    this.setBusy(false);
-  }
-
-  private onError(frame: Extract<ServerFrame, { type: 'error' }>): void {
-    if (frame.id?.startsWith('reattach-')) {
-      // The conversation expired on the server (or the server restarted): start a new one.
-      this.interrupt();
-      this.store.forget(frame.id.slice('reattach-'.length));
-      this.sessionId = undefined;
-      this.store.clearCurrent();
-      this.requestSession(undefined);
-      return;
-    }
-    if (this.running !== undefined && (frame.id === this.running.requestId || frame.genId === this.running.genId)) {
-      this.running.view.note(describeError(frame));
-      this.running = undefined;
+  /** Reattaches a stored conversation (after a reload, or chosen from the list), or starts a new one. */
+  private async openConversation(conversation: StoredConversation | undefined): Promise<void> {
+    const client = this.client;
+    if (client === undefined) return;
+    const attempt = ++this.opening;
+    const previous = this.sessionId;
+    try {
+      const { sessionId, resumeToken } = conversation ?? {};
+      const existing = sessionId !== undefined && resumeToken !== undefined;
+      const session = await client.openSession(existing ? { sessionId, resumeToken } : {});
+      if (attempt !== this.opening) {
+        await client.closeSession(session.sessionId).catch(() => undefined);
+        return;
+      }
+      // One conversation at a time on the connection: the one left keeps living on the server.
+      if (previous !== undefined && previous !== session.sessionId)
+        void client.closeSession(previous).catch(() => undefined);
+      const known = this.store.list().find((c) => c.sessionId === session.sessionId);
+      const { sessionId: id, resumeToken: token } = session;
+      this.store.save({ sessionId: id, resumeToken: token, title: known?.title ?? 'New chat', updatedAt: Date.now() });
+      this.sessionId = session.sessionId;
+      this.renderConversationList();
+      this.renderHistory(session.resumed ? session.history : []);
       this.setBusy(false);
+    } catch (error) {
+      if (attempt !== this.opening) return;
+      if (conversation === undefined) {
+        this.status(describeError(error as ClientError), true);
+        return;
+      }
+      // The conversation expired on the server (or the server restarted): start a new one.
+      this.store.forget(conversation.sessionId);
+      this.store.clearCurrent();
+      this.sessionId = undefined;
+      await this.openConversation(undefined);
     }
-    this.status(describeError(frame), true);
-  }
-
-  /** Gives up on the running answer, leaving a note, so the widget is usable again. */
-  private interrupt(): void {
-    if (this.running === undefined) return;
-    this.running.view.note('The answer was interrupted.');
-    this.running = undefined;
-    this.setBusy(false);
   }
 
   private send(): void {
     const input = this.$<HTMLTextAreaElement>('textarea');
     const content = input.value.trim();
+    const client = this.client;
     if (content === '' || this.sessionId === undefined || this.running !== undefined) return;
-    const requestId = `chat-${++this.requests}`;
-    const params = this.params();
-    if (!this.connection?.send({ type: 'chat.send', id: requestId, sessionId: this.sessionId, content, params })) {
+    if (client === undefined || !client.client.isOpen) {
       this.status('Not connected yet; your message is still in the box.', true);
       return;
     }
@@ -215,23 +153,65 @@ export class LlmChatElement extends HTMLElement {
     const log = this.$('.log');
     this.stickToBottom(() => new MessageView(log, 'user', content));
     const view = this.stickToBottom(() => new MessageView(log, 'assistant'));
-    this.running = {
-      requestId,
-      genId: undefined,
-      lastSeq: 0,
-      view,
-      sentAt: performance.now(),
-      firstTokenAt: undefined,
-    };
+    const generation = client.chat(this.sessionId, content, this.params());
+    generation.onQueued = (position) =>
+      this.status(position > 0 ? `Waiting in line: position ${position}` : 'Starting…');
+    generation.onStarted = () => this.status('Answering…');
+    const running = { generation, view, sentAt: performance.now(), firstTokenAt: undefined };
+    this.running = running;
     this.setBusy(true);
     this.status('Sending…');
+    void this.follow(running);
+  }
+
+  /** Streams the answer into its view (across reconnects), then notes how it ended. */
+  private async follow(running: Running): Promise<void> {
+    try {
+      for await (const chunk of running.generation) {
+        running.firstTokenAt ??= performance.now();
+        this.stickToBottom(() => running.view.append(chunk.text, chunk.channel));
+      }
+      this.onDone(running, await running.generation.done);
+    } catch (error) {
+      const refusal = error as ClientError;
+      running.view.note(describeError(refusal));
+      this.status(describeError(refusal), true);
+      // Its session is gone (expired, or the server restarted without it): start a new conversation.
+      if (refusal.code === 'not_found' && this.sessionId === running.generation.sessionId) {
+        this.store.forget(running.generation.sessionId);
+        this.store.clearCurrent();
+        this.sessionId = undefined;
+        void this.openConversation(undefined);
+      }
+    } finally {
+      if (this.running === running) this.running = undefined;
+      this.setBusy(this.running !== undefined);
+    }
+  }
+
+  private onDone(running: Running, done: GenerationDone): void {
+    const now = performance.now();
+    const ttft = running.firstTokenAt === undefined ? undefined : running.firstTokenAt - running.sentAt;
+    const seconds = running.firstTokenAt === undefined ? 0 : (now - running.firstTokenAt) / 1000;
+    const rate = seconds > 0 ? done.usage.completionTokens / seconds : undefined;
+    if (done.finish === 'cancelled') running.view.note('Stopped.');
+    if (done.finish === 'length') running.view.note('Reached the maximum length.');
+    if (done.error !== undefined) running.view.note(describeError({ ...done.error }));
+    const parts = [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
+    if (rate !== undefined) parts.push(`${rate.toFixed(0)} tokens/s`);
+    this.status(`${parts.join(' · ')} · ${done.usage.completionTokens} tokens`);
   }
 
   private stop(): void {
-    const genId = this.running?.genId;
-    if (genId === undefined) return;
-    this.connection?.send({ type: 'generation.cancel', id: `stop-${++this.requests}`, genId });
+    const generation = this.running?.generation;
+    if (generation?.genId === undefined) return;
     this.status('Stopping…');
+    generation.cancel().then(
+      (ack) => {
+        if (ack.status === 'cancelled' && !generation.finished) this.status('Stop acknowledged.');
+      },
+      () => undefined,
+    );
   }
 
   private params() {
@@ -269,15 +249,14 @@ export class LlmChatElement extends HTMLElement {
     this.$('.stop').addEventListener('click', () => this.stop());
     this.$('.new').addEventListener('click', () => {
       if (this.running !== undefined) return;
-      this.sessionId = undefined;
       this.store.clearCurrent();
       this.setBusy(false);
-      this.requestSession(undefined);
+      void this.openConversation(undefined);
     });
     this.$<HTMLSelectElement>('.conversations').addEventListener('change', (event) => {
       const chosen = this.store.list().find((c) => c.sessionId === (event.target as HTMLSelectElement).value);
       if (chosen === undefined || this.running !== undefined) return;
-      this.requestSession(chosen);
+      void this.openConversation(chosen);
     });
   }
 

@@ -1,7 +1,5 @@
-import type { ErrorFrame } from '../../protocol/serverFrames.js';
-
-/** An error frame in plain words for a person. */
-export function describeError(error: Pick<ErrorFrame, 'code' | 'message' | 'retryAfterMs'>): string {
+/** A refusal (an error frame, or the client's) in plain words for a person. */
+export function describeError(error: { code: string; message: string; retryAfterMs?: number | undefined }): string {
   const seconds = error.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(error.retryAfterMs / 1000));
   const retry = seconds === undefined ? '' : ` Try again in ${seconds} s.`;
   switch (error.code) {
@@ -16,6 +14,10 @@ export function describeError(error: Pick<ErrorFrame, 'code' | 'message' | 'retr
     case 'shutting_down':
     case 'not_ready':
       return `The server is restarting.${retry}`;
+    case 'connection_closed':
+      return 'The answer was interrupted: the connection was lost.';
+    case 'not_found':
+      return 'The answer was interrupted: this conversation is no longer on the server.';
     case 'context_overflow':
       return 'That message does not fit in the model’s memory; try a shorter one.';
     default:
