@@ -45,6 +45,7 @@ export class ChatClient implements GenerationLink {
   private readonly pending = new Map<string, Pending>();
   private readonly generations = new Map<string, ClientGeneration>();
   private readonly sending = new Map<string, ClientGeneration>();
+  private readonly observers = new Set<(frame: ServerFrame) => void>();
   private requests = 0;
   private isClosed = false;
 
@@ -62,8 +63,16 @@ export class ChatClient implements GenerationLink {
     });
     socket.onmessage = (event) => {
       const frame = decodeServerFrame(String(event.data));
-      if (frame !== undefined) this.route(frame);
+      if (frame === undefined) return;
+      for (const observer of this.observers) observer(frame);
+      this.route(frame);
     };
+  }
+
+  /** Sees every frame as it arrives, before it is routed (recorders, tests); returns the way to stop. */
+  observe(observer: (frame: ServerFrame) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Opens the socket and waits for the server's `welcome`; rejects with the refusal when the upgrade fails. */

@@ -1,12 +1,17 @@
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, type ServerFrame, type Welcome } from '../../protocol/index.js';
+import { ChatClient, type WebSocketLike } from '../../client/ChatClient.js';
+import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame, type Welcome } from '../../protocol/index.js';
 
 type Waiter = { match: (frame: ServerFrame) => boolean; resolve: (frame: ServerFrame) => void };
 export type CloseEvent = { code: number; reason: string };
 
 const WAIT_MS = 15_000;
 
-/** A real `ws` client that records every frame and lets a test wait for the one it expects. */
+/**
+ * The project's client (`client`) with a recorder on top, for tests that assert on the wire:
+ * every frame is kept, with its arrival time, and a test waits for the one it expects. The raw
+ * `socket` stays reachable for what a well-behaved client never does (bad frames, a cut).
+ */
 export class TestClient {
   readonly frames: ServerFrame[] = [];
   /** When each of `frames` arrived (performance.now()). */
@@ -14,13 +19,16 @@ export class TestClient {
   readonly closed: Promise<CloseEvent>;
   private readonly untaken: ServerFrame[] = [];
   private waiters: Waiter[] = [];
-  welcome!: Welcome;
+  readonly welcome: Welcome;
 
-  private constructor(readonly socket: WebSocket) {
-    this.closed = new Promise((resolve) => {
-      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-    });
-    socket.on('message', (data) => this.receive(JSON.parse(data.toString()) as ServerFrame));
+  private constructor(
+    readonly client: ChatClient,
+    readonly socket: WebSocket,
+  ) {
+    this.welcome = client.welcome;
+    this.receive(client.welcome);
+    client.observe((frame) => this.receive(frame));
+    this.closed = client.closed;
   }
 
   static async connect(
@@ -28,20 +36,23 @@ export class TestClient {
     protocols: string[] = [PROTOCOL_VERSION],
     options: WebSocket.ClientOptions = {},
   ): Promise<TestClient> {
-    const socket = new WebSocket(url, protocols, options);
-    const client = new TestClient(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
+    let socket: WebSocket | undefined;
+    const client = await ChatClient.connect(url, {
+      protocols: protocols.filter((protocol) => protocol !== PROTOCOL_VERSION),
+      createSocket: (target, offered) => {
+        socket = new WebSocket(target, offered, options);
+        return socket as unknown as WebSocketLike;
+      },
     });
-    client.welcome = (await client.next('welcome')) as Welcome;
-    return client;
+    return new TestClient(client, socket as WebSocket);
   }
 
-  send(frame: object): void {
-    this.socket.send(JSON.stringify(frame));
+  /** A frame of protocol v1, through the client. */
+  send(frame: ClientFrame): void {
+    this.client.send(frame);
   }
 
+  /** Anything at all, as a text (or binary) frame: for tests of what the server refuses. */
   sendRaw(data: string | Buffer, binary = false): void {
     this.socket.send(data, { binary });
   }
@@ -67,8 +78,7 @@ export class TestClient {
   }
 
   close(): Promise<CloseEvent> {
-    this.socket.close();
-    return this.closed;
+    return this.client.close();
   }
 
   private receive(frame: ServerFrame): void {

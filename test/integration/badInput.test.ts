@@ -46,7 +46,7 @@ describe('bad input', () => {
 
   it('answers an unknown type with unknown_type, echoing the id', async () => {
     const client = await TestClient.connect(harness.wsUrl);
-    client.send({ type: 'chat.teleport', id: 'x1' });
+    client.sendRaw(JSON.stringify({ type: 'chat.teleport', id: 'x1' }));
     expect(await client.next('error')).toMatchObject({ code: 'unknown_type', id: 'x1' });
     await expectAlive(client);
     await client.close();
@@ -55,11 +55,14 @@ describe('bad input', () => {
   it('answers schema violations with bad_frame naming the field', async () => {
     const client = await TestClient.connect(harness.wsUrl);
     const { sessionId } = await openSession(client);
-    client.send({ type: 'chat.send', id: 'v1', sessionId, content: 42 });
-    client.send({ type: 'chat.send', id: 'v2', sessionId, content: 'hi', params: { temperature: 9 } });
-    client.send({ type: 'chat.send', id: 'v3', sessionId, content: 'hi', params: { temprature: 1 } });
-    client.send({ type: 'chat.send', id: 'v4', sessionId, content: 'hi', params: { maxTokens: 1_000_000 } });
-    client.send({ type: 'ping' });
+    const invalid = [
+      { type: 'chat.send', id: 'v1', sessionId, content: 42 },
+      { type: 'chat.send', id: 'v2', sessionId, content: 'hi', params: { temperature: 9 } },
+      { type: 'chat.send', id: 'v3', sessionId, content: 'hi', params: { temprature: 1 } },
+      { type: 'chat.send', id: 'v4', sessionId, content: 'hi', params: { maxTokens: 1_000_000 } },
+      { type: 'ping' },
+    ];
+    for (const frame of invalid) client.sendRaw(JSON.stringify(frame));
     expect(await client.next('error', (f) => f.id === 'v1')).toMatchObject({
       code: 'bad_frame',
       message: expect.stringContaining('content'),

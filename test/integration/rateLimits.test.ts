@@ -57,18 +57,18 @@ describe('rate limits with token costs', () => {
     expect(await client.next('error', (f) => f.id === 'fourth')).toMatchObject({ code: 'rate_limited' });
 
     const running = await startChat(client, sessions[0]?.sessionId ?? '', 'Once upon a time', { maxTokens: 300 });
-    client.send({ type: 'chat.send', id: 'second-at-once', sessionId: sessions[1]?.sessionId, content: 'Hi' });
+    client.send({ type: 'chat.send', id: 'second-at-once', sessionId: sessions[1]?.sessionId ?? '', content: 'Hi' });
     expect(await client.next('error', (f) => f.id === 'second-at-once')).toMatchObject({
       code: 'rate_limited',
       message: expect.stringContaining('at once'),
     });
     await collect(client, running);
     await chat(client, sessions[1]?.sessionId ?? '', 'Hi', { maxTokens: 2 });
-    client.send({ type: 'chat.send', id: 'fourth-request', sessionId: sessions[2]?.sessionId, content: 'Hi' });
+    client.send({ type: 'chat.send', id: 'fourth-request', sessionId: sessions[2]?.sessionId ?? '', content: 'Hi' });
     // Two requests admitted so far (a refused one does not count): this third one is the last of the minute.
     const third = await client.next('generation.queued', (f) => f.id === 'fourth-request');
     await collect(client, third.genId);
-    client.send({ type: 'chat.send', id: 'too-many', sessionId: sessions[2]?.sessionId, content: 'Hi' });
+    client.send({ type: 'chat.send', id: 'too-many', sessionId: sessions[2]?.sessionId ?? '', content: 'Hi' });
     expect(await client.next('error', (f) => f.id === 'too-many')).toMatchObject({
       code: 'rate_limited',
       message: expect.stringContaining('per minute'),
