@@ -1,20 +1,27 @@
 import { pino } from 'pino';
 import { createChatServer } from '../../server/ChatServer.js';
 import type { ConfigInput } from '../../server/config.js';
+import type { Engine } from '../../server/engine/Engine.js';
 import { MODEL_PATH } from '../../tooling/testModel.js';
 
 /**
- * Starts the real server on an ephemeral port with the tiny real model. With `logLines`, info
- * logs are collected there instead of being silenced.
+ * Starts the real server on an ephemeral port, with the tiny real model or an engine double.
+ * With `logLines`, info logs are collected there instead of being silenced.
  */
 export async function startTestServer(
   overrides: ConfigInput = {},
-  { waitReady = true, logLines = undefined as string[] | undefined } = {},
+  {
+    waitReady = true,
+    logLines = undefined as string[] | undefined,
+    /** An engine double for fast tests of the server's logic; the real tiny model otherwise. */
+    engine = undefined as Engine | undefined,
+  } = {},
 ) {
   const logger = logLines
     ? pino({ level: 'info' }, { write: (line: string) => logLines.push(line) })
     : pino({ level: 'silent' });
-  const server = createChatServer({ config: { modelPath: MODEL_PATH, port: 0, ...overrides }, logger });
+  const config = { modelPath: MODEL_PATH, port: 0, ...overrides };
+  const server = createChatServer(engine === undefined ? { config, logger } : { config, logger, engine });
   const { port } = await server.listen();
   if (waitReady) await server.ready;
   return {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { chat, openSession } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
@@ -72,7 +73,7 @@ describe('fuzzing', () => {
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
     // A generous bad-frame budget, so that the attackers keep talking instead of being cut off.
-    harness = await startTestServer({ maxBadFrames: 100_000 });
+    harness = await startTestServer({ maxBadFrames: 100_000 }, { engine: new EchoEngine() });
   });
   afterAll(async () => {
     await harness.stop();

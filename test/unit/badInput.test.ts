@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes } from '../../protocol/index.js';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { chat, openSession } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
@@ -11,7 +12,10 @@ describe('bad input', () => {
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    harness = await startTestServer({ maxFrameBytes: 4096, maxBadFrames: 5, maxMessageChars: 500 });
+    harness = await startTestServer(
+      { maxFrameBytes: 4096, maxBadFrames: 5, maxMessageChars: 500 },
+      { engine: new EchoEngine() },
+    );
   });
   afterAll(async () => {
     await harness.stop();
@@ -155,7 +159,7 @@ describe('bad input', () => {
 
 describe('bad HTTP bodies', () => {
   it('refuses a body of many tiny items before validating it, and counts every request on arrival', async () => {
-    const harness = await startTestServer({ requestsPerMinute: 4 });
+    const harness = await startTestServer({ requestsPerMinute: 4 }, { engine: new EchoEngine() });
     const post = (body: string) =>
       fetch(`${harness.httpUrl}/v1/chat/completions`, {
         method: 'POST',
