@@ -71,17 +71,11 @@ type Options = {
   serverArgs: string[];
 };
 
-type AttackerConfig = {
-  attack: AttackName;
-  wsUrl: string;
-  httpUrl: string;
-  historyTurns: number;
-  prepMs: number;
-  resumeBurst: number;
-  resumeMaxTokens: number;
-  bodyBytes: number;
-  httpParallel: number;
-};
+/** What the attacker process is told: its attack, where the server is, and the options it uses. */
+type AttackerConfig = { attack: AttackName; wsUrl: string; httpUrl: string } & Pick<
+  Options,
+  'historyTurns' | 'prepMs' | 'resumeBurst' | 'resumeMaxTokens' | 'bodyBytes' | 'httpParallel'
+>;
 
 type AttackerResult = {
   requestsDone: number;
