@@ -32,7 +32,7 @@ export type ConnectOptions = {
 export type SessionInfo = { sessionId: string; resumeToken: string; history: HistoryMessage[]; resumed: boolean };
 export type CloseInfo = { code: number; reason: string };
 
-type Pending = { resolve: (frame: ServerFrame) => void; reject: (error: ClientError) => void; genId?: string };
+type Pending = { resolve: (frame: ServerFrame) => void; reject: (error: ClientError) => void };
 
 /**
  * One connection speaking protocol v1. Replies are routed by request `id` and frames of a
@@ -43,6 +43,8 @@ export class ChatClient implements GenerationLink {
   /** Set when the generations still running should outlive this socket (a reconnecting client resumes them). */
   keepGenerationsOnClose = false;
   private readonly pending = new Map<string, Pending>();
+  /** Resume requests by genId: they settle at the generation's first frame (per token, so a map, not a scan). */
+  private readonly resuming = new Map<string, Set<string>>();
   private readonly generations = new Map<string, ClientGeneration>();
   private readonly sending = new Map<string, ClientGeneration>();
   private readonly observers = new Set<(frame: ServerFrame) => void>();
@@ -136,7 +138,8 @@ export class ChatClient implements GenerationLink {
   resume(genId: string, afterSeq: number): Promise<void> {
     const id = this.nextId();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: () => resolve(), reject, genId });
+      this.pending.set(id, { resolve: () => resolve(), reject });
+      this.resuming.set(genId, (this.resuming.get(genId) ?? new Set()).add(id));
       this.send({ type: 'generation.resume', id, genId, afterSeq });
     });
   }
@@ -193,7 +196,7 @@ export class ChatClient implements GenerationLink {
     const generation = genId === undefined || frame.type === 'error' ? undefined : this.generations.get(genId);
     if (generation !== undefined && genId !== undefined) {
       generation.receive(frame);
-      this.settleResumes(genId);
+      this.settleResumes(genId, frame);
       if (frame.type === 'generation.done') this.generations.delete(genId);
     }
     const pending = id === undefined ? undefined : this.pending.get(id);
@@ -205,17 +208,20 @@ export class ChatClient implements GenerationLink {
     if (sending === undefined && generation === undefined && pending === undefined) this.onFrame?.(frame);
   }
 
-  private settleResumes(genId: string): void {
-    for (const [id, pending] of this.pending) {
-      if (pending.genId !== genId) continue;
+  private settleResumes(genId: string, frame: ServerFrame): void {
+    const ids = this.resuming.get(genId);
+    if (ids === undefined) return;
+    this.resuming.delete(genId);
+    for (const id of ids) {
+      this.pending.get(id)?.resolve(frame);
       this.pending.delete(id);
-      pending.resolve({ type: 'pong', id });
     }
   }
 
   private dropAll(): void {
     for (const pending of this.pending.values()) pending.reject(closedError());
     this.pending.clear();
+    this.resuming.clear();
     for (const generation of this.sending.values()) generation.fail(closedError());
     this.sending.clear();
     if (!this.keepGenerationsOnClose)
