@@ -31,7 +31,10 @@ export type TransportFactory = (
 export type ChatServerOptions = {
   /** Settings as flags and variables give them (see server/config.ts); defaults for the rest. */
   config?: ConfigInput;
-  /** A model to serve instead of loading `config.model`; the caller keeps ownership of it. */
+  /**
+   * A model to serve instead of loading `config.model`; the caller keeps ownership of it, and its
+   * `info.sequences` (not `config.maxConcurrent`) sets how many generations run at once.
+   */
   engine?: Engine;
   transport?: TransportFactory;
   /** Defaults to JSON lines on stdout at `config.logLevel`. */

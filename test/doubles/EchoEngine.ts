@@ -1,35 +1,50 @@
 import type { Engine, EngineRequest, EngineResult } from '../../server/engine/Engine.js';
 
+export interface EchoEngineOptions {
+  /** Milliseconds between words, to leave time to act mid answer; a macrotask apart when 0. */
+  tokenDelayMs?: number;
+  /** Answer this many words, cycling through the user's (for tests that need token volume). */
+  answerTokens?: number;
+  /** Generations at once (the engine, not the config, sets the scheduler's slots). */
+  sequences?: number;
+}
+
 /**
  * An engine double for fast tests of the server's logic (no model): it answers with the user's
  * last message back, one word a token, honouring maxTokens and the abort signal.
  */
 export class EchoEngine implements Engine {
-  readonly info = {
-    modelName: 'echo-double',
-    contextSize: 4096,
-    sequences: 4,
-    reasoning: false,
-    backend: 'cpu',
-    threads: 1,
-  };
+  readonly info;
   disposed = false;
+  private readonly tokenDelayMs: number;
+  private readonly answerTokens: number | undefined;
 
-  /** `tokenDelayMs` between words, to leave time to act mid answer; a macrotask apart when 0. */
-  constructor(private readonly tokenDelayMs = 0) {}
+  constructor({ tokenDelayMs = 0, answerTokens, sequences = 4 }: EchoEngineOptions = {}) {
+    this.info = {
+      modelName: 'echo-double',
+      contextSize: 4096,
+      sequences,
+      reasoning: false,
+      backend: 'cpu',
+      threads: 1,
+    };
+    this.tokenDelayMs = tokenDelayMs;
+    this.answerTokens = answerTokens;
+  }
 
   async generate(request: EngineRequest): Promise<EngineResult> {
     const last = request.messages.at(-1)?.content ?? '';
     const words = last.split(/(?<= )/).filter((word) => word !== '');
     const promptTokens = request.messages.reduce((sum, message) => sum + message.content.split(' ').length, 0);
     const result = (stop: EngineResult['stop']): EngineResult => ({ stop, promptTokens, cachedPromptTokens: 0 });
-    for (const [index, word] of words.entries()) {
+    const length = words.length === 0 ? 0 : (this.answerTokens ?? words.length);
+    for (let index = 0; index < length; index++) {
       if (index >= request.params.maxTokens) return result('length');
       await new Promise((resolve) =>
         this.tokenDelayMs === 0 ? setImmediate(resolve) : setTimeout(resolve, this.tokenDelayMs),
       );
       if (request.signal.aborted) return result('aborted');
-      request.onChunk({ text: word, channel: 'content', tokens: 1 });
+      request.onChunk({ text: words[index % words.length] ?? '', channel: 'content', tokens: 1 });
     }
     return result('stop');
   }

@@ -15,7 +15,7 @@ describe('the typed client, on the echo engine double', () => {
   beforeAll(async () => {
     server = createChatServer({
       config: { port: 0, apiKeys: KEY, resumeGraceMs: 10_000, maxConcurrent: 8 },
-      engine: new EchoEngine(2),
+      engine: new EchoEngine({ tokenDelayMs: 2 }),
       logger: pino({ level: 'silent' }),
     });
     const { port } = await server.listen();

@@ -2,12 +2,15 @@ import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { chat, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
 const KEY_A = 'sk-test-aaaaaaaaaaaaaaaaaaaaaaaa';
 const KEY_B = 'sk-test-bbbbbbbbbbbbbbbbbbbbbbbb';
+/** The echo double, answering long enough to act while it runs. */
+const longAnswers = () => new EchoEngine({ tokenDelayMs: 1, answerTokens: 400 });
 
 /** Opens a WebSocket and returns the HTTP status and body of a refused upgrade. */
 function refusedUpgrade(url: string, protocols: string[], headers: Record<string, string> = {}) {
@@ -28,7 +31,7 @@ describe('API keys and browser tickets', () => {
   beforeAll(async () => {
     harness = await startTestServer(
       { apiKeys: `${KEY_A},${KEY_B}`, allowedOrigins: 'https://app.example' },
-      { logLines },
+      { logLines, engine: longAnswers() },
     );
   });
   afterAll(() => harness.stop());
@@ -137,7 +140,7 @@ describe('API keys and browser tickets', () => {
 
 describe('open mode (no keys)', () => {
   it('refuses requests whose Host or Origin is not loopback, as a DNS-rebinding page would send', async () => {
-    const harness = await startTestServer();
+    const harness = await startTestServer({}, { engine: longAnswers() });
     const rebound = { host: 'evil.example:8080', origin: 'http://evil.example:8080' };
     const refused = await refusedUpgrade(harness.wsUrl, [PROTOCOL_VERSION], rebound);
     expect(refused).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
@@ -165,7 +168,7 @@ describe('open mode (no keys)', () => {
   });
 
   it('answers 405 to methods other than GET on /v1/models', async () => {
-    const harness = await startTestServer();
+    const harness = await startTestServer({}, { engine: longAnswers() });
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
       const answer = await fetch(`${harness.httpUrl}/v1/models`, { method });
       expect([method, answer.status]).toEqual([method, 405]);

@@ -1,16 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/index.js';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { chat, collect, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
 const KEY = 'sk-test-rate-limits-0123456789';
 const auth = { headers: { authorization: `Bearer ${KEY}` } };
+/** The echo double, answering as many tokens as asked, so that budgets are spent. */
+const echo = () => ({ engine: new EchoEngine({ tokenDelayMs: 1, answerTokens: 400 }) });
 
 describe('rate limits with token costs', () => {
   it('reports limit, remaining and reset per dimension after each generation', async () => {
-    const harness = await startTestServer({ apiKeys: KEY, tokensPerMinute: 10_000, requestsPerMinute: 50 });
+    const harness = await startTestServer({ apiKeys: KEY, tokensPerMinute: 10_000, requestsPerMinute: 50 }, echo());
     const client = await TestClient.connect(harness.wsUrl, [PROTOCOL_VERSION], auth);
     const { sessionId } = await openSession(client);
     const answer = await chat(client, sessionId, 'Once upon a time', { maxTokens: 20 });
@@ -29,7 +32,7 @@ describe('rate limits with token costs', () => {
   });
 
   it('refuses a request over the tokens per minute with rate_limited and retryAfterMs', async () => {
-    const harness = await startTestServer({ apiKeys: KEY, tokensPerMinute: 300 });
+    const harness = await startTestServer({ apiKeys: KEY, tokensPerMinute: 300 }, echo());
     const client = await TestClient.connect(harness.wsUrl, [PROTOCOL_VERSION], auth);
     const { sessionId } = await openSession(client);
     // 200 tokens reserved, then settled to what it used (about 200).
@@ -44,13 +47,16 @@ describe('rate limits with token costs', () => {
   });
 
   it('limits requests per minute, generations at once, sessions and connections per key', async () => {
-    const harness = await startTestServer({
-      apiKeys: KEY,
-      requestsPerMinute: 3,
-      maxConcurrentPerKey: 1,
-      maxSessionsPerKey: 3,
-      maxConnectionsPerKey: 2,
-    });
+    const harness = await startTestServer(
+      {
+        apiKeys: KEY,
+        requestsPerMinute: 3,
+        maxConcurrentPerKey: 1,
+        maxSessionsPerKey: 3,
+        maxConnectionsPerKey: 2,
+      },
+      echo(),
+    );
     const client = await TestClient.connect(harness.wsUrl, [PROTOCOL_VERSION], auth);
     const sessions = [await openSession(client), await openSession(client), await openSession(client)];
     client.send({ type: 'session.open', id: 'fourth' });

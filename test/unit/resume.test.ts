@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Token } from '../../protocol/index.js';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { chat, collect, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
 const PARAMS = { maxTokens: 400, temperature: 0, seed: 42 } as const;
 
+/** The echo double, answering as many tokens as asked, a millisecond apart. */
+const echo = (sequences = 4) => ({ engine: new EchoEngine({ tokenDelayMs: 1, answerTokens: 2000, sequences }) });
+
 describe('resume after a dropped connection', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;
   beforeAll(async () => {
-    harness = await startTestServer({ resumeGraceMs: 15_000 });
+    harness = await startTestServer({ resumeGraceMs: 15_000 }, echo());
   });
   afterAll(() => harness.stop());
 
@@ -64,7 +68,7 @@ describe('resume after a dropped connection', () => {
 
 describe('resume grace period', () => {
   it('cancels an abandoned generation after the grace period, frees its sequence, and answers a late resume with not_found', async () => {
-    const harness = await startTestServer({ resumeGraceMs: 300, maxConcurrent: 1 });
+    const harness = await startTestServer({ resumeGraceMs: 300 }, echo(1));
     const leaver = await TestClient.connect(harness.wsUrl);
     const opened = await openSession(leaver);
     const genId = await startChat(leaver, opened.sessionId, 'Once upon a time', { maxTokens: 2000, temperature: 0 });
@@ -92,7 +96,7 @@ describe('resume grace period', () => {
 
 describe('resume budget', () => {
   it('replays a finished answer as one merged frame, and refuses resumes past --resumes-per-minute', async () => {
-    const harness = await startTestServer({ resumesPerMinute: 3 });
+    const harness = await startTestServer({ resumesPerMinute: 3 }, echo());
     const client = await TestClient.connect(harness.wsUrl);
     const { sessionId } = await openSession(client);
     const answer = await chat(client, sessionId, 'Once upon a time', { maxTokens: 200, temperature: 0 });

@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EchoEngine } from '../doubles/EchoEngine.js';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
 const LONG = { maxTokens: 2000, temperature: 0 } as const;
 
+/** The echo double, answering as many tokens as asked, a millisecond apart. */
+const echo = (sequences = 4) => ({ engine: new EchoEngine({ tokenDelayMs: 1, answerTokens: 2000, sequences }) });
+
 describe('cancel and disconnect', () => {
   let harness: Awaited<ReturnType<typeof startTestServer>>;
   beforeAll(async () => {
     // One sequence, so a second request must wait for the first to free it.
-    harness = await startTestServer({ maxConcurrent: 1, resumeGraceMs: 0 });
+    harness = await startTestServer({ resumeGraceMs: 0 }, echo(1));
   });
   afterAll(() => harness.stop());
 
