@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { quantile, type RunSummary, summarize } from '../tooling/latency.js';
+import { percentilesOf, type RunSummary, summarize } from '../tooling/latency.js';
 import { spawnServer } from '../tooling/serverProcess.js';
 import { MODEL_PATH } from '../tooling/testModel.js';
 import { measureAffinity } from './affinity.js';
@@ -62,10 +62,10 @@ async function main(): Promise<void> {
           streams,
           side,
           fmt(s.tokensPerSecond, 0),
-          fmt(s.ttftP50),
-          fmt(s.ttftP99),
-          fmt(s.itlP50, 2),
-          fmt(s.itlP99, 2),
+          fmt(s.ttft.p50),
+          fmt(s.ttft.p99),
+          fmt(s.itl.p50, 2),
+          fmt(s.itl.p99, 2),
           ratio,
         ]),
       );
@@ -87,8 +87,9 @@ async function main(): Promise<void> {
     ...(await measureCancelAcks(wsUrl, 8)),
     ...(await measureCancelAcks(wsUrl, 8)),
   ]);
+  const ack = percentilesOf(acks);
   console.log(
-    `\ncancel → cancel.ack with 8 streams running (${acks.length} cancels): p50 ${fmt(quantile(acks, 0.5))} ms, p99 ${fmt(quantile(acks, 0.99))} ms`,
+    `\ncancel → cancel.ack with 8 streams running (${ack.count} cancels): p50 ${fmt(ack.p50)} ms, p99 ${fmt(ack.p99)} ms`,
   );
 }
 

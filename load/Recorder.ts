@@ -1,5 +1,5 @@
 import hdr from 'hdr-histogram-js';
-import type { StreamClock } from '../tooling/latency.js';
+import type { Percentiles, StreamClock } from '../tooling/latency.js';
 
 export const LATENCIES = ['ttft', 'itl', 'e2e', 'queue', 'cancelAck', 'connect'] as const;
 export type Latency = (typeof LATENCIES)[number];
@@ -9,24 +9,28 @@ const newHistogram = () =>
 
 const CURVE_POINTS = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100];
 
-export type Percentiles = {
-  count: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-};
 export type SecondSample = {
   t: number;
   tokens: number;
   done: number;
-  ttftP50: number;
-  ttftP99: number;
-  itlP50: number;
-  itlP99: number;
+  ttft: Percentiles;
+  itl: Percentiles;
 };
+
+/** A histogram's percentiles in ms; HDR reports a bucket's upper end, so each is capped at the exact max. */
+function percentilesOfHistogram(h: hdr.Histogram): Percentiles {
+  const ms = (micros: number) => Math.round(micros) / 1000;
+  const at = (percentile: number) => ms(Math.min(h.getValueAtPercentile(percentile), h.maxValue));
+  return {
+    count: h.totalCount,
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+  };
+}
 
 /** What the harness measured: HDR histograms (in microseconds), counters, and a per-second series. */
 export class Recorder {
@@ -79,10 +83,8 @@ export class Recorder {
       t: Math.round((performance.now() - this.startedAt) / 1000),
       tokens,
       done,
-      ttftP50: ttft.getValueAtPercentile(50) / 1000,
-      ttftP99: ttft.getValueAtPercentile(99) / 1000,
-      itlP50: itl.getValueAtPercentile(50) / 1000,
-      itlP99: itl.getValueAtPercentile(99) / 1000,
+      ttft: percentilesOfHistogram(ttft),
+      itl: percentilesOfHistogram(itl),
     };
     this.series.push(sample);
     this.second = { ttft: newHistogram(), itl: newHistogram(), tokens: 0, done: 0 };
@@ -90,23 +92,13 @@ export class Recorder {
   }
 
   percentiles(name: Latency): Percentiles {
-    const h = this.histograms.get(name) ?? newHistogram();
-    const ms = (micros: number) => Math.round(micros) / 1000;
-    return {
-      count: h.totalCount,
-      p50: ms(h.getValueAtPercentile(50)),
-      p90: ms(h.getValueAtPercentile(90)),
-      p99: ms(h.getValueAtPercentile(99)),
-      p999: ms(h.getValueAtPercentile(99.9)),
-      max: ms(h.maxValue),
-      mean: ms(h.mean),
-    };
+    return percentilesOfHistogram(this.histograms.get(name) ?? newHistogram());
   }
 
   /** Latency by percentile, for the HDR plot: [percentile, ms]. */
   curve(name: Latency): Array<[number, number]> {
     const h = this.histograms.get(name) ?? newHistogram();
     if (h.totalCount === 0) return [];
-    return CURVE_POINTS.map((p) => [p, h.getValueAtPercentile(p) / 1000]);
+    return CURVE_POINTS.map((p) => [p, Math.min(h.getValueAtPercentile(p), h.maxValue) / 1000]);
   }
 }

@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     const elapsed = Math.round((performance.now() - recorder.startedAt) / 1000);
     const errors = [...recorder.errors.values()].reduce((sum, n) => sum + n, 0);
     process.stderr.write(
-      `\r${elapsed}s  requests ${recorder.requests}  tokens/s ${last?.tokens ?? 0}  TTFT p50 ${last?.ttftP50.toFixed(1) ?? '-'} ms  errors ${errors}  conn failures ${recorder.connectionFailures}   `,
+      `\r${elapsed}s  requests ${recorder.requests}  tokens/s ${last?.tokens ?? 0}  TTFT p50 ${last?.ttft.p50.toFixed(1) ?? '-'} ms  errors ${errors}  conn failures ${recorder.connectionFailures}   `,
     );
   });
   process.once('SIGINT', () => {

@@ -8,6 +8,35 @@ export function quantile(values: readonly number[], q: number): number {
 
 export const median = (values: readonly number[]): number => quantile(values, 0.5);
 
+/**
+ * Latency percentiles in milliseconds: the one shape the benchmarks, the load harness and its
+ * report use, whether computed exactly from samples or from an HDR histogram. No percentile
+ * exceeds `max`.
+ */
+export type Percentiles = {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+};
+
+/** Exact (nearest rank) percentiles of `values`; NaN fields when empty. */
+export function percentilesOf(values: readonly number[]): Percentiles {
+  const sum = values.reduce((total, value) => total + value, 0);
+  return {
+    count: values.length,
+    p50: quantile(values, 0.5),
+    p90: quantile(values, 0.9),
+    p99: quantile(values, 0.99),
+    p999: quantile(values, 0.999),
+    max: values.length === 0 ? Number.NaN : Math.max(...values),
+    mean: values.length === 0 ? Number.NaN : sum / values.length,
+  };
+}
+
 /** What one batch of concurrent streams measured. */
 export type RunMeasure = {
   tokens: number;
@@ -18,10 +47,8 @@ export type RunMeasure = {
 
 export type RunSummary = {
   tokensPerSecond: number;
-  ttftP50: number;
-  ttftP99: number;
-  itlP50: number;
-  itlP99: number;
+  ttft: Percentiles;
+  itl: Percentiles;
 };
 
 /**
@@ -61,13 +88,9 @@ export function measureOf(clocks: readonly StreamClock[], wallMs: number): RunMe
 
 /** Pools repeated runs: throughput is the median run's, latencies are over all runs. */
 export function summarize(runs: readonly RunMeasure[]): RunSummary {
-  const ttft = runs.flatMap((run) => run.ttftMs);
-  const itl = runs.flatMap((run) => run.interTokenMs);
   return {
     tokensPerSecond: median(runs.map((run) => (run.tokens / run.wallMs) * 1000)),
-    ttftP50: quantile(ttft, 0.5),
-    ttftP99: quantile(ttft, 0.99),
-    itlP50: quantile(itl, 0.5),
-    itlP99: quantile(itl, 0.99),
+    ttft: percentilesOf(runs.flatMap((run) => run.ttftMs)),
+    itl: percentilesOf(runs.flatMap((run) => run.interTokenMs)),
   };
 }

@@ -1,5 +1,6 @@
+import type { Percentiles } from '../../tooling/latency.js';
 import type { LoadOptions } from '../options.js';
-import { LATENCIES, type Latency, type Percentiles, type Recorder, type SecondSample } from '../Recorder.js';
+import { LATENCIES, type Latency, type Recorder, type SecondSample } from '../Recorder.js';
 
 /** Everything one run measured, as written to the JSON file and read back by --compare. */
 export type LoadReport = {

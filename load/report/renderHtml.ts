@@ -10,12 +10,12 @@ export function renderHtml(report: LoadReport): string {
       { label: 'tokens/s', color: '#2d5bd7', points: s.map((x) => [x.t, x.tokens]) },
     ]),
     chart('Time to first token over time (ms)', 'seconds', [
-      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.ttftP50]) },
-      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.ttftP99]) },
+      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.ttft.p50]) },
+      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.ttft.p99]) },
     ]),
     chart('Inter-token latency over time (ms)', 'seconds', [
-      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.itlP50]) },
-      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.itlP99]) },
+      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.itl.p50]) },
+      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.itl.p99]) },
     ]),
     ...(['ttft', 'itl', 'e2e', 'cancelAck'] as const)
       .filter((name) => report.curves[name].length > 0)
