@@ -3,8 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { ChatClient } from '../client/ChatClient.js';
+import { ClientError } from '../client/ClientError.js';
+import { nodeSockets } from '../client/node.js';
 import { PROTOCOL_VERSION } from '../protocol/index.js';
-import { quantile } from '../tooling/latency.js';
+import { measureOf, type Percentiles, percentilesOf, StreamClock } from '../tooling/latency.js';
 import { benchFlags } from './benchFlags.js';
 
 /**
@@ -15,10 +18,13 @@ import { benchFlags } from './benchFlags.js';
  * How much one abusive client stalls a bystander. The server runs as a child process (as
  * `npm start` runs it); each attacker runs in a child process of its own, so that the work of
  * attacking (parsing replayed frames, uploading bodies) does not delay the measuring event loop.
- * For each window (a quiet baseline, then each attack) two bystander connections measure:
+ * For each window (a quiet baseline, then each attack) two bystander connections, each a ChatClient
+ * (client/: a well-behaved client, as users run it), measure:
  *  - chat: one connection chatting in a loop (its own session, a new one every 8 turns so its own
- *    history stays short; maxTokens 48, temperature 0): the gap between token frames;
+ *    history stays short; maxTokens 48, temperature 0): time to first token and the gaps between
+ *    tokens, by StreamClock (tooling/latency.ts);
  *  - ping: a second connection sending `ping` every 20 ms: the round trip to its `pong`.
+ * The attackers stay on raw sockets (Wire), since what they send is what a client must not.
  * Everything the server refuses (error frames, HTTP errors, closes) is counted by code, never
  * fatal: a future server may add limits, and then the refusals are the result.
  */
@@ -111,18 +117,15 @@ type Row = {
   label: string;
   windowMs: number;
   bystander: {
-    gapWorstMs: number;
-    gapP99Ms: number;
-    gapP50Ms: number;
-    gaps: number;
+    /** Inter-token gaps (StreamClock's rule), within the window. */
+    gapMs: Percentiles;
+    /** Time to first token, from chat.send. */
+    ttftMs: Percentiles;
+    /** Ping round trips (a lost ping counts with the time waited for it). */
+    pingMs: Percentiles;
+    /** Tokens received within the window. */
     tokens: number;
     turns: number;
-    ttftWorstMs: number;
-    ttftP99Ms: number;
-    pingWorstMs: number;
-    pingP99Ms: number;
-    pingP50Ms: number;
-    pings: number;
     pingsLost: number;
     errors: Counts;
   };
@@ -138,7 +141,8 @@ const count = (counts: Counts, key: string, by = 1): void => {
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 // ---------------------------------------------------------------------------------------------
-// A lean WebSocket client: one JSON.parse per frame (none for frames a `skip` filter takes).
+// The attackers' lean WebSocket client: raw frames, one JSON.parse per frame (none for frames a
+// `skip` filter takes).
 
 type Outcome = Frame | 'timeout' | 'closed';
 
@@ -203,12 +207,6 @@ class Wire {
     return this.closeCode === undefined && this.socket.readyState === WebSocket.OPEN;
   }
 
-  send(frame: object): boolean {
-    if (!this.isOpen) return false;
-    this.socket.send(JSON.stringify(frame));
-    return true;
-  }
-
   /**
    * Sends `frames`, then resolves with the first frame `until` accepts (`onFrame` sees every
    * parsed frame), 'closed', or 'timeout' after `idleMs` without any message.
@@ -246,11 +244,6 @@ class Wire {
     });
   }
 
-  /** Lets every frame go to `onFrame` until the socket closes. */
-  listen(onFrame: (frame: Frame) => void): void {
-    this.onFrame = onFrame;
-  }
-
   close(): void {
     this.onFrame = undefined;
     this.onClose = undefined;
@@ -265,8 +258,8 @@ function idleBefore(endAt: number): number {
 }
 
 /** How long to wait after a refusal: what the server asked (at most a second), at least 10 ms. */
-function pauseAfter(frame: Frame | undefined): number {
-  return Math.round(Math.min(1000, Math.max(10, frame?.retryAfterMs ?? 0)));
+function pauseAfter(refusal: { retryAfterMs?: number | undefined } | undefined): number {
+  return Math.round(Math.min(1000, Math.max(10, refusal?.retryAfterMs ?? 0)));
 }
 
 /** Opens a session (or reattaches one); returns the opened frame or the refusal. */
@@ -288,105 +281,156 @@ const refusalOf = (outcome: Exclude<Outcome, 'timeout' | 'closed'> | 'timeout' |
 };
 
 // ---------------------------------------------------------------------------------------------
-// Bystanders (in the main process).
+// Bystanders (in the main process), on the project's client: they behave as a client should.
 
-type ChatStats = { gaps: number[]; ttfts: number[]; tokens: number; turns: number; errors: Counts };
+/** A bystander's connection, and when it last heard anything (for the idle timeouts). */
+type Line = { client: ChatClient; lastHeardAt: number };
 
-async function chatBystander(wire: Wire, endAt: number): Promise<ChatStats> {
-  const stats: ChatStats = { gaps: [], ttfts: [], tokens: 0, turns: 0, errors: {} };
+async function connectLine(url: string, timeoutMs = 10_000): Promise<Line> {
+  const connecting = ChatClient.connect(url, { createSocket: nodeSockets() });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void connecting.then(
+        (late) => late.close(),
+        () => {},
+      );
+      reject(new Error(`no welcome within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    const client = await Promise.race([connecting, timeout]);
+    const line: Line = { client, lastHeardAt: performance.now() };
+    client.observe(() => {
+      line.lastHeardAt = performance.now();
+    });
+    return line;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Why a bystander's request got no answer: the table's name for it, and the pause before the next. */
+class Refused {
+  constructor(
+    readonly name: string,
+    readonly pauseMs: number,
+  ) {}
+}
+
+/**
+ * `request`'s value, or why there was none: the error frame's code, `close <code>`, or `no reply`
+ * once the connection has heard nothing for `idleMs` (counted from now).
+ */
+async function settle<T>(line: Line, request: Promise<T>, idleMs: number): Promise<T | Refused> {
+  line.lastHeardAt = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<Refused>((resolve) => {
+    timer = setInterval(
+      () => {
+        if (performance.now() - line.lastHeardAt > idleMs) resolve(new Refused('no reply', pauseAfter(undefined)));
+      },
+      Math.min(250, idleMs),
+    );
+  });
+  try {
+    return await Promise.race([request, idle]);
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error;
+    if (error.code === 'connection_closed') return new Refused(`close ${(await line.client.closed).code}`, 10);
+    return new Refused(error.code, pauseAfter(error));
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type ChatStats = { clocks: StreamClock[]; turns: number; errors: Counts };
+
+async function chatBystander(line: Line, endAt: number): Promise<ChatStats> {
+  const { client } = line;
+  const stats: ChatStats = { clocks: [], turns: 0, errors: {} };
   let sessionId: string | undefined;
   let turnsInSession = 0;
-  let n = 0;
-  while (performance.now() < endAt && wire.isOpen) {
+  while (performance.now() < endAt && client.isOpen) {
     if (sessionId === undefined || turnsInSession >= BYSTANDER_TURNS_PER_SESSION) {
-      if (sessionId !== undefined) {
-        const id = `close-${n}`;
-        await wire.request(
-          [{ type: 'session.close', id, sessionId }],
-          (frame) => frame.id === id && (frame.type === 'session.closed' || frame.type === 'error'),
-          5_000,
-        );
-      }
-      const opened = await openSession(wire);
-      if (typeof opened === 'string' || opened.type !== 'session.opened' || opened.sessionId === undefined) {
-        count(stats.errors, `session.open: ${refusalOf(opened, wire)}`);
-        await delay(pauseAfter(typeof opened === 'string' ? undefined : opened));
+      if (sessionId !== undefined) await settle(line, client.closeSession(sessionId), 5_000);
+      const opened = await settle(line, client.openSession(), 10_000);
+      if (opened instanceof Refused) {
+        count(stats.errors, `session.open: ${opened.name}`);
+        await delay(opened.pauseMs);
         continue;
       }
       sessionId = opened.sessionId;
       turnsInSession = 0;
     }
-    const id = `chat-${n++}`;
-    const sentAt = performance.now();
-    let last: number | undefined;
-    let lastSeq = 0;
-    let genId: string | undefined;
-    const outcome = await wire.request(
-      [{ type: 'chat.send', id, sessionId, content: PROMPT, params: BYSTANDER_PARAMS }],
-      (frame) =>
-        (frame.type === 'generation.done' && frame.genId === genId) || (frame.type === 'error' && frame.id === id),
-      30_000,
-      (frame) => {
-        if (frame.type === 'generation.queued' && frame.id === id) genId = frame.genId;
-        if (frame.type !== 'token' || frame.genId !== genId) return;
+    const clock = new StreamClock(performance.now());
+    stats.clocks.push(clock);
+    const generation = client.chat(sessionId, PROMPT, BYSTANDER_PARAMS);
+    let abandoned = false;
+    const streamed = (async () => {
+      let lastSeq = 0;
+      for await (const chunk of generation) {
         const now = performance.now();
         // The turn in flight when the window ends runs on: what comes after the window is not counted.
-        if (now <= endAt) {
-          if (last === undefined) stats.ttfts.push(now - sentAt);
-          else stats.gaps.push(now - last);
-        }
-        last = now;
-        stats.tokens += (frame.seq ?? lastSeq + 1) - lastSeq;
-        lastSeq = frame.seq ?? lastSeq + 1;
-      },
-    );
+        if (now <= endAt && !abandoned) clock.chunk(chunk.seq - lastSeq, now);
+        lastSeq = chunk.seq;
+      }
+      return generation.done;
+    })();
+    const outcome = await settle(line, streamed, 30_000);
+    abandoned = true;
     turnsInSession += 1;
-    if (typeof outcome !== 'string' && outcome.type === 'generation.done' && outcome.finish !== 'error') {
-      stats.turns += 1;
-      continue;
-    }
-    count(stats.errors, refusalOf(outcome, wire));
-    if (outcome === 'timeout') sessionId = undefined;
-    await delay(pauseAfter(typeof outcome === 'string' ? undefined : outcome));
+    if (outcome instanceof Refused) {
+      count(stats.errors, outcome.name);
+      if (outcome.name === 'no reply') sessionId = undefined;
+      await delay(outcome.pauseMs);
+    } else if (outcome.finish === 'error') {
+      count(stats.errors, `done:${outcome.error?.code ?? 'error'}`);
+      await delay(pauseAfter(undefined));
+    } else stats.turns += 1;
   }
-  if (!wire.isOpen) count(stats.errors, `chat connection closed ${wire.closeCode ?? '?'}`);
+  if (!client.isOpen) count(stats.errors, `chat connection closed ${(await client.closed).code}`);
   return stats;
 }
 
 type PingStats = { rtts: number[]; lost: number; errors: Counts };
 
-async function pingBystander(wire: Wire, endAt: number): Promise<PingStats> {
+async function pingBystander({ client }: Line, endAt: number): Promise<PingStats> {
   const stats: PingStats = { rtts: [], lost: 0, errors: {} };
-  const sent = new Map<string, number>();
-  wire.listen((frame) => {
-    if (frame.type === 'error') count(stats.errors, frame.code ?? 'error');
-    if (frame.type !== 'pong' || frame.id === undefined) return;
-    const sentAt = sent.get(frame.id);
-    if (sentAt === undefined) return;
-    stats.rtts.push(performance.now() - sentAt);
-    sent.delete(frame.id);
-  });
+  /** When each unanswered ping was sent. */
+  const inFlight = new Map<number, number>();
   let n = 0;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      if (performance.now() >= endAt || !wire.isOpen) {
+      if (performance.now() >= endAt || !client.isOpen) {
         clearInterval(timer);
         resolve();
         return;
       }
-      const id = `ping-${n++}`;
-      sent.set(id, performance.now());
-      wire.send({ type: 'ping', id });
+      const key = n++;
+      inFlight.set(key, performance.now());
+      client.ping().then(
+        (rtt) => {
+          inFlight.delete(key);
+          stats.rtts.push(rtt);
+        },
+        (error: unknown) => {
+          // A ping its connection took with it stays in flight: it counts as lost.
+          if (error instanceof ClientError && error.code === 'connection_closed') return;
+          inFlight.delete(key);
+          count(stats.errors, error instanceof ClientError ? error.code : errorText(error));
+        },
+      );
     }, PING_EVERY_MS);
   });
   // Late pongs still count (a stall shows as a long round trip); unanswered ones count as lost,
   // with the time waited as their round trip.
   const drainUntil = performance.now() + 5_000;
-  while (sent.size > 0 && wire.isOpen && performance.now() < drainUntil) await delay(10);
+  while (inFlight.size > 0 && client.isOpen && performance.now() < drainUntil) await delay(10);
   const now = performance.now();
-  for (const sentAt of sent.values()) stats.rtts.push(now - sentAt);
-  stats.lost = sent.size;
-  if (!wire.isOpen) count(stats.errors, `ping connection closed ${wire.closeCode ?? '?'}`);
+  for (const sentAt of inFlight.values()) stats.rtts.push(now - sentAt);
+  stats.lost = inFlight.size;
+  if (!client.isOpen) count(stats.errors, `ping connection closed ${(await client.closed).code}`);
   return stats;
 }
 
@@ -839,25 +883,16 @@ function emptyRow(attack: WindowName, windowMs: number): Row {
     label: LABELS[attack],
     windowMs,
     bystander: {
-      gapWorstMs: Number.NaN,
-      gapP99Ms: Number.NaN,
-      gapP50Ms: Number.NaN,
-      gaps: 0,
+      gapMs: percentilesOf([]),
+      ttftMs: percentilesOf([]),
+      pingMs: percentilesOf([]),
       tokens: 0,
       turns: 0,
-      ttftWorstMs: Number.NaN,
-      ttftP99Ms: Number.NaN,
-      pingWorstMs: Number.NaN,
-      pingP99Ms: Number.NaN,
-      pingP50Ms: Number.NaN,
-      pings: 0,
       pingsLost: 0,
       errors: {},
     },
   };
 }
-
-const worst = (values: readonly number[]): number => (values.length === 0 ? Number.NaN : Math.max(...values));
 
 type ServerHandle = { pid: number; wsUrl: string; httpUrl: string; stop: () => Promise<void> };
 
@@ -870,7 +905,7 @@ async function measureWindow(
   const windowMs = attack === 'quiet' ? options.quietMs : options.attackMs;
   const row = emptyRow(attack, windowMs);
   let attacker: AttackerProcess | undefined;
-  const wires: Wire[] = [];
+  const lines: Line[] = [];
   try {
     if (attack !== 'quiet') {
       attacker = new AttackerProcess({
@@ -887,30 +922,25 @@ async function measureWindow(
       const prepared = await attacker.next('prepared', options.prepMs + 60_000);
       process.stderr.write(`  ${LABELS[attack]}: prepared ${JSON.stringify(prepared.notes)}\n`);
     }
-    const chatWire = await Wire.connect(server.wsUrl);
-    wires.push(chatWire);
-    const pingWire = await Wire.connect(server.wsUrl);
-    wires.push(pingWire);
+    const chatLine = await connectLine(server.wsUrl);
+    lines.push(chatLine);
+    const pingLine = await connectLine(server.wsUrl);
+    lines.push(pingLine);
     // Let the server settle after the preparation.
     await delay(300);
     const cpuBefore = cpuMsOf(server.pid);
     attacker?.go(windowMs);
     const endAt = performance.now() + windowMs;
-    const [chat, ping] = await Promise.all([chatBystander(chatWire, endAt), pingBystander(pingWire, endAt)]);
+    const [chat, ping] = await Promise.all([chatBystander(chatLine, endAt), pingBystander(pingLine, endAt)]);
     row.serverCpuMs = cpuMsOf(server.pid) - cpuBefore;
+    const measure = measureOf(chat.clocks, windowMs);
     row.bystander = {
-      gapWorstMs: worst(chat.gaps),
-      gapP99Ms: quantile(chat.gaps, 0.99),
-      gapP50Ms: quantile(chat.gaps, 0.5),
-      gaps: chat.gaps.length,
-      tokens: chat.tokens,
+      gapMs: percentilesOf(measure.interTokenMs),
+      // A turn whose first token came after the window has no time to first token here.
+      ttftMs: percentilesOf(measure.ttftMs.filter((ms) => !Number.isNaN(ms))),
+      pingMs: percentilesOf(ping.rtts),
+      tokens: measure.tokens,
       turns: chat.turns,
-      ttftWorstMs: worst(chat.ttfts),
-      ttftP99Ms: quantile(chat.ttfts, 0.99),
-      pingWorstMs: worst(ping.rtts),
-      pingP99Ms: quantile(ping.rtts, 0.99),
-      pingP50Ms: quantile(ping.rtts, 0.5),
-      pings: ping.rtts.length,
       pingsLost: ping.lost,
       errors: { ...chat.errors, ...ping.errors },
     };
@@ -919,7 +949,7 @@ async function measureWindow(
     row.error = errorText(error);
   } finally {
     attacker?.kill();
-    for (const wire of wires) wire.close();
+    for (const line of lines) void line.client.close();
   }
   return row;
 }
@@ -946,7 +976,7 @@ function table(rows: readonly Row[]): string {
       row.attacker === undefined ? (row.attack === 'quiet' ? '–' : 'failed') : String(row.attacker.requestsDone);
     const refusals = row.error === undefined ? refusalsText(row) : `${refusalsText(row)} (error: ${row.error})`;
     lines.push(
-      `| ${row.label} | ${ms(b.gapWorstMs)} | ${ms(b.gapP99Ms)} | ${ms(b.pingWorstMs)} | ${ms(b.pingP99Ms)} | ${done} | ${refusals} |`,
+      `| ${row.label} | ${ms(b.gapMs.max)} | ${ms(b.gapMs.p99)} | ${ms(b.pingMs.max)} | ${ms(b.pingMs.p99)} | ${done} | ${refusals} |`,
     );
   }
   return lines.join('\n');
@@ -992,8 +1022,8 @@ async function main(): Promise<void> {
     const serverArgs = [...SERVER_ARGS, ...options.serverArgs];
     process.stderr.write(`starting the server (${serverArgs.join(' ')})\n`);
     server = await startServerProcess(serverArgs);
-    const probe = await Wire.connect(server.wsUrl);
-    probe.close();
+    const probe = await connectLine(server.wsUrl);
+    await probe.client.close();
     for (const attack of ['quiet', ...options.only] as const) {
       process.stderr.write(`${LABELS[attack]}: ${attack === 'quiet' ? options.quietMs : options.attackMs} ms window\n`);
       const row = await measureWindow(attack, server, options, cpuMsOf);

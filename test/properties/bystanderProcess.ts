@@ -1,13 +1,17 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import WebSocket from 'ws';
-import { PROTOCOL_VERSION, ServerFrame } from '../../protocol/index.js';
-import type { BystanderCommand, BystanderMessage, BystanderReport } from './bystander.js';
+import type WebSocket from 'ws';
+import { ChatClient, type SocketFactory } from '../../client/ChatClient.js';
+import { ClientError } from '../../client/ClientError.js';
+import { nodeSockets } from '../../client/node.js';
+import { ServerFrame } from '../../protocol/index.js';
+import { percentilesOf } from '../../tooling/latency.js';
+import type { BystanderCommand, BystanderMeasures, BystanderMessage } from './bystander.js';
 
 /**
- * The bystander, run as a child process of the test (see bystander.ts): one connection chats in a
- * loop and times the gap between its token frames; a second one pings every PING_EVERY_MS and
- * times the round trip. Being a process of its own, its clock does not stop while the test
- * process is busy generating frames.
+ * The bystander, run as a child process of the test (see bystander.ts): two connections of the
+ * project's client (client/), one chatting in a loop and timing the gap between its token frames,
+ * the other pinging every PING_EVERY_MS and timing the round trip. Being a process of its own,
+ * its clock does not stop while the test process is busy generating frames.
  */
 
 const PARAMS = { maxTokens: 48, temperature: 0 };
@@ -15,191 +19,170 @@ const PARAMS = { maxTokens: 48, temperature: 0 };
 const TURNS_PER_SESSION = 8;
 const PING_EVERY_MS = 20;
 
-type Frame = ServerFrame;
-
-class Line {
-  private waiters: Array<{ match: (frame: Frame) => boolean; resolve: (frame: Frame) => void }> = [];
-  onFrame: ((frame: Frame) => void) | undefined;
-  closeCode: number | undefined;
-
-  constructor(readonly socket: WebSocket) {
-    socket.on('message', (data: Buffer) => {
-      const decoded = ServerFrame.safeParse(JSON.parse(data.toString()));
-      if (!decoded.success) {
-        report.errors.push(`undecodable frame: ${data.toString().slice(0, 200)}`);
-        return;
-      }
-      this.onFrame?.(decoded.data);
-      const waiter = this.waiters.find((w) => w.match(decoded.data));
-      if (waiter === undefined) return;
-      this.waiters = this.waiters.filter((w) => w !== waiter);
-      waiter.resolve(decoded.data);
-    });
-    socket.on('close', (code) => {
-      this.closeCode = code;
-      if (!stopping) report.errors.push(`connection closed with ${code}`);
-    });
-    socket.on('error', () => {});
-  }
-
-  static open(url: string): Promise<Line> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, [PROTOCOL_VERSION]);
-      const line = new Line(socket);
-      line.next((frame) => frame.type === 'welcome').then(() => resolve(line), reject);
-      socket.once('error', reject);
-    });
-  }
-
-  send(frame: object): void {
-    this.socket.send(JSON.stringify(frame));
-  }
-
-  next(match: (frame: Frame) => boolean): Promise<Frame> {
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
-  }
-}
+/** What has been seen since the last report. */
+type Seen = {
+  tokens: number;
+  gaps: number[];
+  worstGapMs: number;
+  worstGapEndedAt: number;
+  turns: number;
+  finishes: Record<string, number>;
+  ttfts: number[];
+  pings: number[];
+  errors: string[];
+};
 
 let stopping = false;
-let report = emptyReport();
-/** The answer being received: when it was asked for, and when its last token came. */
+let seen = nothingSeen();
+let reportedAt = performance.now();
 /**
  * The answer in progress. Its first token is timed from `generation.started`: time spent queued
  * behind other clients' answers is the server's capacity, not a stall.
  */
 let current: { startedAt: number | undefined; lastTokenAt: number | undefined } | undefined;
-let reportedAt = performance.now();
-let gaps: number[] = [];
-let pingTimes: number[] = [];
-const pingsInFlight = new Map<string, number>();
+/** When each ping not yet answered was sent. */
+const pingsInFlight = new Map<number, number>();
 
-function emptyReport(): BystanderReport {
+function nothingSeen(): Seen {
   return {
     tokens: 0,
-    gaps: 0,
+    gaps: [],
     worstGapMs: 0,
     worstGapEndedAt: 0,
-    p99GapMs: 0,
     turns: 0,
     finishes: {},
-    worstTtftMs: 0,
-    pings: 0,
-    worstPingMs: 0,
-    p99PingMs: 0,
+    ttfts: [],
+    pings: [],
     errors: [],
   };
 }
 
-/** Keeps the worst gap, and when it ended, to match it with what the server was doing then. */
+/** Keeps every gap, and when the worst one ended, to match it with what the server was doing then. */
 function recordGap(gap: number): void {
-  if (gap <= report.worstGapMs) return;
-  report.worstGapMs = gap;
-  report.worstGapEndedAt = Date.now();
+  seen.gaps.push(gap);
+  if (gap <= seen.worstGapMs) return;
+  seen.worstGapMs = gap;
+  seen.worstGapEndedAt = Date.now();
 }
 
-function p99(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
+/** An error, unless the bystander is stopping (closing its connections fails what is in flight). */
+function recordError(what: string, error: unknown): void {
+  if (stopping) return;
+  const text = error instanceof ClientError ? `${error.code}: ${error.message}` : String(error);
+  seen.errors.push(`${what}: ${text}`.slice(0, 300));
 }
 
 /**
  * The report since the last one. What is still awaited counts with its age so far (a ping not yet
- * answered, the answer's next token or its first one), so a stall that spans two reports is seen.
+ * answered, the answer's next token or its first one), timed from the last report at the
+ * earliest, so a stall that spans two reports is seen in both.
  */
-function takeReport(): BystanderReport {
+function takeReport(): BystanderMeasures {
   const now = performance.now();
-  for (const sentAt of pingsInFlight.values()) report.worstPingMs = Math.max(report.worstPingMs, now - sentAt);
+  for (const sentAt of pingsInFlight.values()) seen.pings.push(now - Math.max(sentAt, reportedAt));
   if (current?.lastTokenAt !== undefined) recordGap(now - Math.max(current.lastTokenAt, reportedAt));
-  else if (current?.startedAt !== undefined) {
-    report.worstTtftMs = Math.max(report.worstTtftMs, now - Math.max(current.startedAt, reportedAt));
-  }
-  const taken = { ...report, p99GapMs: p99(gaps), p99PingMs: p99(pingTimes) };
+  else if (current?.startedAt !== undefined) seen.ttfts.push(now - Math.max(current.startedAt, reportedAt));
+  const { tokens, worstGapEndedAt, turns, finishes, errors } = seen;
+  const report = {
+    tokens,
+    gapMs: percentilesOf(seen.gaps),
+    worstGapEndedAt,
+    turns,
+    finishes,
+    ttftMs: percentilesOf(seen.ttfts),
+    pingMs: percentilesOf(seen.pings),
+    errors,
+  };
   reportedAt = now;
-  report = emptyReport();
-  gaps = [];
-  pingTimes = [];
-  return taken;
+  seen = nothingSeen();
+  return report;
 }
 
-async function chatLoop(line: Line): Promise<void> {
+async function chatLoop(client: ChatClient): Promise<void> {
   let sessionId: string | undefined;
   let turn = 0;
-  for (let n = 0; !stopping; n++) {
+  while (!stopping && client.isOpen) {
     if (sessionId === undefined || turn === TURNS_PER_SESSION) {
-      if (sessionId !== undefined) line.send({ type: 'session.close', id: `close${n}`, sessionId, forget: true });
-      line.send({ type: 'session.open', id: `open${n}` });
-      const opened = await line.next((f) => 'id' in f && f.id === `open${n}`);
-      if (opened.type !== 'session.opened') {
-        report.errors.push(`session.open answered ${JSON.stringify(opened).slice(0, 200)}`);
+      if (sessionId !== undefined)
+        client.closeSession(sessionId, { forget: true }).catch((error) => recordError('session.close', error));
+      try {
+        ({ sessionId } = await client.openSession());
+      } catch (error) {
+        recordError('session.open', error);
+        sessionId = undefined;
         await delay(100);
         continue;
       }
-      sessionId = opened.sessionId;
       turn = 0;
     }
     turn += 1;
-    await oneTurn(line, sessionId, `chat${n}`);
+    await oneTurn(client, sessionId);
   }
 }
 
 /** One answer: times the first token from its start (not its time queued) and every gap between token frames. */
-async function oneTurn(line: Line, sessionId: string, id: string): Promise<void> {
+async function oneTurn(client: ChatClient, sessionId: string): Promise<void> {
   const turn = { startedAt: undefined as number | undefined, lastTokenAt: undefined as number | undefined };
   current = turn;
-  let genId: string | undefined;
-  line.onFrame = (frame) => {
-    // One answer at a time on this line: its start may arrive before its genId is known here.
-    if (frame.type === 'generation.started' && (genId === undefined || frame.genId === genId)) {
-      turn.startedAt = performance.now();
-    }
-    if (frame.type !== 'token' || frame.genId !== genId) return;
-    const now = performance.now();
-    // Timed from the last report at the earliest: that report counted the time before it.
-    if (turn.lastTokenAt === undefined)
-      report.worstTtftMs = Math.max(report.worstTtftMs, now - Math.max(turn.startedAt ?? now, reportedAt));
-    else {
-      const gap = now - Math.max(turn.lastTokenAt, reportedAt);
-      gaps.push(gap);
-      report.gaps += 1;
-      recordGap(gap);
-    }
-    report.tokens += 1;
-    turn.lastTokenAt = now;
+  const generation = client.chat(sessionId, 'Once upon a time', PARAMS);
+  generation.onStarted = () => {
+    turn.startedAt = performance.now();
   };
-  line.send({ type: 'chat.send', id, sessionId, content: 'Once upon a time', params: PARAMS });
-  const queued = await line.next((f) => 'id' in f && f.id === id);
-  if (queued.type !== 'generation.queued') {
-    report.errors.push(`chat.send answered ${JSON.stringify(queued).slice(0, 200)}`);
-    current = undefined;
+  try {
+    for await (const _chunk of generation) {
+      const now = performance.now();
+      // Timed from the last report at the earliest: that report counted the time before it.
+      if (turn.lastTokenAt === undefined) seen.ttfts.push(now - Math.max(turn.startedAt ?? now, reportedAt));
+      else recordGap(now - Math.max(turn.lastTokenAt, reportedAt));
+      seen.tokens += 1;
+      turn.lastTokenAt = now;
+    }
+    const { finish } = await generation.done;
+    seen.turns += 1;
+    seen.finishes[finish] = (seen.finishes[finish] ?? 0) + 1;
+  } catch (error) {
+    recordError('chat.send', error);
     await delay(100);
-    return;
+  } finally {
+    current = undefined;
   }
-  genId = queued.genId;
-  const done = await line.next((f) => f.type === 'generation.done' && f.genId === queued.genId);
-  current = undefined;
-  if (done.type === 'generation.done') {
-    report.turns += 1;
-    report.finishes[done.finish] = (report.finishes[done.finish] ?? 0) + 1;
-  }
-  line.onFrame = undefined;
 }
 
-async function pingLoop(line: Line): Promise<void> {
-  line.onFrame = (frame) => {
-    if (frame.type !== 'pong') return;
-    const sentAt = pingsInFlight.get(frame.id);
-    if (sentAt === undefined) return;
-    pingsInFlight.delete(frame.id);
-    const rtt = performance.now() - Math.max(sentAt, reportedAt);
-    pingTimes.push(rtt);
-    report.pings += 1;
-    report.worstPingMs = Math.max(report.worstPingMs, rtt);
-  };
-  for (let n = 0; !stopping; n++) {
-    pingsInFlight.set(`p${n}`, performance.now());
-    line.send({ type: 'ping', id: `p${n}` });
+async function pingLoop(client: ChatClient): Promise<void> {
+  for (let n = 0; !stopping && client.isOpen; n++) {
+    pingsInFlight.set(n, performance.now());
+    const key = n;
+    client.ping().then(
+      (rtt) => {
+        pingsInFlight.delete(key);
+        // Timed from the last report at the earliest, as the gaps are.
+        seen.pings.push(Math.min(rtt, performance.now() - reportedAt));
+      },
+      (error: unknown) => {
+        pingsInFlight.delete(key);
+        recordError('ping', error);
+      },
+    );
     await delay(PING_EVERY_MS);
   }
+}
+
+/** Sockets from client/node.ts that also check every frame against the protocol's schema. */
+function checkedSockets(): SocketFactory {
+  const sockets = nodeSockets();
+  return (url, protocols) => {
+    const socket = sockets(url, protocols);
+    // nodeSockets makes `ws` sockets; the client itself only decodes frames lightly.
+    (socket as unknown as WebSocket).on('message', (data) => {
+      const text = String(data);
+      let decoded = false;
+      try {
+        decoded = ServerFrame.safeParse(JSON.parse(text)).success;
+      } catch {}
+      if (!decoded) seen.errors.push(`undecodable frame: ${text.slice(0, 200)}`);
+    });
+    return socket;
+  };
 }
 
 function post(message: BystanderMessage): void {
@@ -209,8 +192,17 @@ function post(message: BystanderMessage): void {
 async function main(): Promise<void> {
   const url = process.argv[2];
   if (url === undefined) throw new Error('usage: bystanderProcess.ts <ws url>');
-  const [chatLine, pingLine] = await Promise.all([Line.open(url), Line.open(url)]);
-  const loops = Promise.all([chatLoop(chatLine), pingLoop(pingLine)]);
+  const createSocket = checkedSockets();
+  const [chatClient, pingClient] = await Promise.all([
+    ChatClient.connect(url, { createSocket }),
+    ChatClient.connect(url, { createSocket }),
+  ]);
+  for (const client of [chatClient, pingClient]) {
+    void client.closed.then(({ code }) => {
+      if (!stopping) seen.errors.push(`connection closed with ${code}`);
+    });
+  }
+  const loops = Promise.all([chatLoop(chatClient), pingLoop(pingClient)]);
   // Never outlive the test that started it.
   const orphaned = () => process.exit(0);
   process.on('disconnect', orphaned);
@@ -219,8 +211,8 @@ async function main(): Promise<void> {
     if (command.kind === 'stop') {
       stopping = true;
       const final = takeReport();
-      chatLine.socket.close();
-      pingLine.socket.close();
+      void chatClient.close();
+      void pingClient.close();
       process.off('disconnect', orphaned);
       post({ kind: 'report', report: final });
       process.disconnect?.();
