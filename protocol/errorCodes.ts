@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'model_error',
   'shutting_down',
   'not_ready',
+  'store_unavailable',
   'internal',
 ] as const;
 
@@ -46,5 +47,6 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   model_error: false,
   shutting_down: true,
   not_ready: true,
+  store_unavailable: true,
   internal: true,
 };

@@ -26,6 +26,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   model_error: 500,
   shutting_down: 503,
   not_ready: 503,
+  store_unavailable: 503,
   internal: 500,
 };
 

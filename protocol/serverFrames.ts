@@ -3,10 +3,16 @@ import { RequestId, ServerId } from './clientFrames.js';
 import { ERROR_CODES } from './errorCodes.js';
 
 export const Channel = z.enum(['content', 'reasoning']);
-export const FinishReason = z.enum(['stop', 'length', 'cancelled', 'timeout', 'error']);
+/**
+ * Why an answer ended. 'interrupted': the server that ran it stopped (a crash, a kill) before it
+ * finished; the text streamed until then is kept, and the session may go on.
+ */
+export const FinishReason = z.enum(['stop', 'length', 'cancelled', 'timeout', 'error', 'interrupted']);
 export const HistoryMessage = z.object({
   role: z.enum(['system', 'user', 'assistant']),
   content: z.string(),
+  /** On an answer that did not simply stop: how it ended (cancelled, length, interrupted, …). */
+  finish: FinishReason.optional(),
 });
 
 export const Welcome = z.object({

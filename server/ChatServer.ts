@@ -17,6 +17,8 @@ import type { ServerContext } from './ServerContext.js';
 import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
+import { openStore } from './store/openStore.js';
+import type { Store } from './store/Store.js';
 import type { HttpHandler, SocketHandlers, Transport, TransportOptions } from './transport/Transport.js';
 import { UwsTransport } from './transport/uwsTransport.js';
 import { WsTransport } from './transport/wsTransport.js';
@@ -39,13 +41,18 @@ export type ChatServerOptions = {
   transport?: TransportFactory;
   /** Defaults to JSON lines on stdout at `config.logLevel`. */
   logger?: Logger;
+  /** A store to keep conversations in instead of opening `config.store`; the caller keeps ownership of it. */
+  store?: Store;
 };
 
 export type ServerAddress = { host: string; port: number };
 
 export type ChatServer = {
   readonly config: Config;
-  /** Binds the port (refusing a busy one), then loads the model; /healthz and /readyz answer meanwhile. */
+  /**
+   * Opens the store (rejecting with StoreOpenError when it cannot be used), binds the port
+   * (refusing a busy one), then loads the model; /healthz and /readyz answer meanwhile.
+   */
   listen(): Promise<ServerAddress>;
   /** Where it listens, once it does. */
   readonly address: ServerAddress | undefined;
@@ -71,45 +78,62 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   let state: ServerState = 'loading';
   let scheduler: Scheduler | undefined;
   let context: ServerContext | undefined;
-  const access = { keys, tickets: new TicketStore(config.ticketTtlMs), allowedOrigins: config.allowedOrigins };
-  const limiter = new RateLimiter({
-    connections: config.maxConnectionsPerKey,
-    resumesPerMinute: config.resumesPerMinute,
-    concurrent: config.maxConcurrentPerKey,
-    requestsPerMinute: config.requestsPerMinute,
-    tokensPerMinute: config.tokensPerMinute,
-  });
-  const gateway = new Gateway(access, limiter);
-  const http = createHttpRoutes({
-    staticDir: config.staticDir,
-    access,
-    log,
-    state: () => state,
-    context: () => context,
-  });
-  const makeTransport = options.transport ?? defaultTransport(config);
-  const transport = makeTransport(
-    {
-      wsPath: WS_PATH,
-      hardMaxFrameBytes: config.maxFrameBytes * 4,
-      // Twice ours: the gateway closes a slow client with 4429 before the socket layer would.
-      maxBackpressureBytes: config.maxBackpressureBytes * 2,
-      idleTimeoutSec: config.idleTimeoutSec,
-    },
-    gateway,
-    http,
-  );
+  let store: Store | undefined;
+  let transport: Transport | undefined;
+  let gateway: Gateway | undefined;
+
+  /** Everything that needs the store, made once it is open. */
+  const build = (opened: Store) => {
+    const access = {
+      keys,
+      tickets: new TicketStore(opened, config.ticketTtlMs),
+      allowedOrigins: config.allowedOrigins,
+    };
+    const limits = {
+      connections: config.maxConnectionsPerKey,
+      resumesPerMinute: config.resumesPerMinute,
+      concurrent: config.maxConcurrentPerKey,
+      requestsPerMinute: config.requestsPerMinute,
+      tokensPerMinute: config.tokensPerMinute,
+    };
+    const limiter = new RateLimiter(limits, opened.budgets);
+    const madeGateway = new Gateway(access, limiter);
+    const http = createHttpRoutes({
+      staticDir: config.staticDir,
+      access,
+      log,
+      state: () => state,
+      context: () => context,
+      storeUnavailable: () => opened.unavailableReason(),
+    });
+    const makeTransport = options.transport ?? defaultTransport(config);
+    const madeTransport = makeTransport(
+      {
+        wsPath: WS_PATH,
+        hardMaxFrameBytes: config.maxFrameBytes * 4,
+        maxBodyBytes: config.maxBodyBytes,
+        // Twice ours: the gateway closes a slow client with 4429 before the socket layer would.
+        maxBackpressureBytes: config.maxBackpressureBytes * 2,
+        idleTimeoutSec: config.idleTimeoutSec,
+      },
+      madeGateway,
+      http,
+    );
+    return { limiter, gateway: madeGateway, transport: madeTransport };
+  };
 
   const ownEngine = options.engine === undefined;
+  const ownStore = options.store === undefined;
   let engine = options.engine;
-  const start = async () => {
+  const start = async (wiring: Omit<Wiring, 'log' | 'scheduler'>) => {
     engine ??= await loadEngine(config);
-    context = serve(config, engine, { gateway, limiter, log, scheduler: (made) => (scheduler = made) });
-    gateway.setReady(context);
+    context = serve(config, engine, { ...wiring, log, scheduler: (made) => (scheduler = made) });
+    wiring.gateway.setReady(context);
     if (state === 'loading') state = 'ready';
     log.info({ model: engine.info }, 'model loaded; ready');
   };
-  const readiness = deferred(start);
+  let wiring: Omit<Wiring, 'log' | 'scheduler'> | undefined;
+  const readiness = deferred(() => start(wiring as Omit<Wiring, 'log' | 'scheduler'>));
   readiness.promise.catch(() => {
     state = 'failed';
   });
@@ -126,7 +150,12 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     },
     state: () => state,
     async listen() {
-      const port = await transport.listen(config.host, config.port);
+      store = options.store ?? (await openStore(config.store, { maxSessions: config.maxSessions }));
+      log.info({ store: store.kind, location: store.location }, 'store open');
+      const built = build(store);
+      ({ transport, gateway } = built);
+      wiring = { gateway: built.gateway, limiter: built.limiter, store };
+      const port = await built.transport.listen(config.host, config.port);
       address = { host: config.host, port };
       log.info({ host: config.host, port, transport: config.transport }, 'listening');
       if (!keys.enabled) {
@@ -141,13 +170,15 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
         // The listener stays open through the grace period, so that a load balancer's new
         // connections get 503 shutting_down (and /readyz says so) instead of being refused.
         state = 'shutting_down';
-        gateway.announceShutdown(config.shutdownGraceMs);
+        gateway?.announceShutdown(config.shutdownGraceMs);
         if (address !== undefined) await readiness.promise.catch(() => undefined);
         const drained = scheduler?.drain(config.shutdownGraceMs);
         await Promise.race([drained, delay(config.shutdownGraceMs + STOP_DEADLINE_MS, undefined, { ref: false })]);
-        transport.stopListening();
-        gateway.closeAll();
+        transport?.stopListening();
+        gateway?.closeAll();
         if (ownEngine) await engine?.dispose();
+        // Turns that ended in the drain are written by now; the store closes last.
+        if (ownStore) await store?.close();
         log.info('stopped');
       })();
       return stopping;
@@ -173,21 +204,35 @@ async function loadEngine(config: Config): Promise<Engine> {
 type Wiring = {
   gateway: Gateway;
   limiter: RateLimiter;
+  store: Store;
   log: Logger;
   /** Hands the scheduler back, for the gauges and the drain. */
   scheduler: (scheduler: Scheduler) => void;
 };
 
 /** Sessions, metrics and the scheduler around a loaded engine: what request handlers use. */
-function serve(config: Config, engine: Engine, { gateway, limiter, log, scheduler: made }: Wiring): ServerContext {
-  const sessions = new SessionStore({
-    maxSessions: config.maxSessions,
-    ttlMs: config.sessionTtlMs,
-    maxSessionsPerKey: config.maxSessionsPerKey,
-    maxSessionChars: config.maxSessionChars,
-    maxCharsPerKey: config.maxHistoryCharsPerKey,
-  });
+function serve(
+  config: Config,
+  engine: Engine,
+  { gateway, limiter, store, log, scheduler: made }: Wiring,
+): ServerContext {
   let scheduler: Scheduler | undefined;
+  const keepFinishedMs = Math.max(60_000, config.resumeGraceMs);
+  const sessions = new SessionStore(
+    store,
+    {
+      maxSessions: config.maxSessions,
+      ttlMs: config.sessionTtlMs,
+      maxSessionsPerKey: config.maxSessionsPerKey,
+      maxSessionChars: config.maxSessionChars,
+      maxCharsPerKey: config.maxHistoryCharsPerKey,
+      transcriptTtlMs: keepFinishedMs,
+    },
+    (genId) => {
+      const generation = scheduler?.get(genId);
+      return generation !== undefined && generation.outcome === undefined;
+    },
+  );
   const metrics = new Metrics({
     connections: () => gateway.connectionCount,
     sessions: () => sessions.size,
@@ -198,7 +243,7 @@ function serve(config: Config, engine: Engine, { gateway, limiter, log, schedule
     maxQueued: config.maxQueued,
     maxQueuedPerClient: config.maxQueuedPerClient,
     maxGenerationMs: config.maxGenerationMs,
-    keepFinishedMs: Math.max(60_000, config.resumeGraceMs),
+    keepFinishedMs,
     policy: resolveQueuePolicy(config.queuePolicy),
     onSubmit: (generation) => reportGeneration(generation, metrics, log),
   });

@@ -12,20 +12,24 @@ export type Admission = { ok: true; generation: Generation } | ({ ok: false } & 
  * reserves its tokens, queues the generation, and settles the reservation with the real usage
  * when it ends. The caller still calls `scheduler.pump()` once its own listeners are on.
  */
-export function admitGeneration(
+export async function admitGeneration(
   ctx: ServerContext,
   input: GenerationInput,
   { requestCounted = false } = {},
-): Admission {
+): Promise<Admission> {
   const { clientKey } = input;
   const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
-  const refusal = ctx.limiter.admitGeneration(clientKey, reservedTokens, { requestCounted });
+  const refusal = await ctx.limiter.admitGeneration(clientKey, reservedTokens, { requestCounted });
   if (refusal !== undefined) return { ok: false, ...refusal };
+  const settle = (usedTokens: number) =>
+    ctx.limiter.settleGeneration(clientKey, reservedTokens, usedTokens).catch((error: unknown) => {
+      ctx.log.warn({ err: error }, 'could not settle a token reservation');
+    });
   let generation: Generation;
   try {
     generation = ctx.scheduler.submit(input);
   } catch (error) {
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, 0);
+    void settle(0);
     if (!(error instanceof SchedulerRefusal)) throw error;
     return {
       ok: false,
@@ -37,7 +41,7 @@ export function admitGeneration(
   generation.subscribe((event) => {
     if (event.kind !== 'done') return;
     const { promptTokens, completionTokens } = event.outcome.usage;
-    ctx.limiter.settleGeneration(clientKey, reservedTokens, promptTokens + completionTokens);
+    void settle(promptTokens + completionTokens);
   });
   return { ok: true, generation };
 }

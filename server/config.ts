@@ -28,6 +28,17 @@ const ConfigFields = z.object({
   model: z.string().default(EMBEDDED_MODEL_PATH),
   /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */
   modelCacheDir: z.string().default(join(homedir(), '.cache', 'llm-chat-server', 'models')),
+  /**
+   * Where conversations are kept: `sqlite` (the default file), `sqlite:PATH`, `redis://HOST:PORT/DB`
+   * (`rediss://` for TLS; many instances share one) or `memory` (nothing outlives the process).
+   * Defaults to `sqlite`, in the user's data directory.
+   */
+  store: z
+    .string()
+    .default('sqlite')
+    .refine((value) => /^(memory|sqlite|sqlite:.+|rediss?:\/\/.+)$/.test(value), {
+      message: 'must be memory, sqlite, sqlite:PATH or redis://HOST:PORT/DB',
+    }),
   /** GPU backend: auto picks Metal, CUDA or Vulkan when present. Defaults to `auto`. */
   gpu: z.enum(['auto', 'metal', 'cuda', 'vulkan', 'cpu']).default('auto'),
   /** CPU threads for llama.cpp. Defaults to max(1, cores − 1): one core stays with the event loop. */

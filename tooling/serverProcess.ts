@@ -24,7 +24,8 @@ export function spawnServer(
   entry: keyof typeof ENTRIES = 'source',
 ): SpawnedServer {
   const child = spawn(process.execPath, [...nodeArgs, ...ENTRIES[entry], '--port', '0', ...args], {
-    env: { ...process.env, MODEL_PATH, LOG_LEVEL: 'info', ...env },
+    // In memory unless a test names a store: the default SQLite file is one process's at a time.
+    env: { ...process.env, MODEL_PATH, LOG_LEVEL: 'info', STORE: 'memory', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

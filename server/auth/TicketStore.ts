@@ -1,35 +1,29 @@
 import { createHash } from 'node:crypto';
 import { nanoid } from 'nanoid';
+import type { Store } from '../store/Store.js';
 
 /** The subprotocol entry that carries a ticket: `ticket.<ticket>`. */
 export const TICKET_PREFIX = 'ticket.';
 
 /**
  * Single-use, short-lived tickets that let a browser open a WebSocket for a key it never holds.
- * Stored by hash; redeeming one deletes it.
+ * Kept in the store by hash, so that a ticket issued by one instance is redeemed, once, on any.
  */
 export class TicketStore {
-  private readonly tickets = new Map<string, { keyName: string; expiresAt: number }>();
+  constructor(
+    private readonly store: Pick<Store, 'issueTicket' | 'redeemTicket'>,
+    private readonly ttlMs: number,
+  ) {}
 
-  constructor(private readonly ttlMs: number) {}
-
-  issue(keyName: string, now = Date.now()): { ticket: string; expiresInMs: number } {
-    this.sweep(now);
+  async issue(keyName: string): Promise<{ ticket: string; expiresInMs: number }> {
     const ticket = nanoid(32);
-    this.tickets.set(hash(ticket), { keyName, expiresAt: now + this.ttlMs });
+    await this.store.issueTicket(hash(ticket), keyName, this.ttlMs);
     return { ticket, expiresInMs: this.ttlMs };
   }
 
   /** The key name the ticket was issued for, once; undefined if unknown, used or expired. */
-  redeem(ticket: string, now = Date.now()): string | undefined {
-    const id = hash(ticket);
-    const entry = this.tickets.get(id);
-    this.tickets.delete(id);
-    return entry !== undefined && entry.expiresAt > now ? entry.keyName : undefined;
-  }
-
-  private sweep(now: number): void {
-    for (const [id, entry] of this.tickets) if (entry.expiresAt <= now) this.tickets.delete(id);
+  redeem(ticket: string): Promise<string | undefined> {
+    return this.store.redeemTicket(hash(ticket));
   }
 }
 

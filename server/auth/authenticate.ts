@@ -21,7 +21,11 @@ const OPEN_OWNER = 'open';
  * loopback host when no keys are configured. Browser origins must be the server's own or on the
  * allowlist. `openClientKey` is the unit of limits in open mode (a connection, or HTTP as a whole).
  */
-export function authenticate(request: AuthRequest, access: Access, openClientKey: string): Identity | Refusal {
+export async function authenticate(
+  request: AuthRequest,
+  access: Access,
+  openClientKey: string,
+): Promise<Identity | Refusal> {
   const { origin, host } = request.headers;
   if (origin !== undefined && !originAllowed(origin, host, access.allowedOrigins)) {
     return { code: 'forbidden', message: `Origin ${origin.slice(0, 200)} is not allowed` };
@@ -32,7 +36,7 @@ export function authenticate(request: AuthRequest, access: Access, openClientKey
     }
     return { keyName: undefined, ownerKey: OPEN_OWNER, clientKey: openClientKey };
   }
-  const keyName = keyNameOf(request, access);
+  const keyName = await keyNameOf(request, access);
   if (keyName === undefined) {
     const ticketHint =
       request.offeredProtocols === undefined ? '' : ', or a ticket from POST /v1/tickets as a subprotocol';
@@ -45,11 +49,11 @@ export function isRefusal(result: Identity | Refusal): result is Refusal {
   return 'code' in result;
 }
 
-function keyNameOf(request: AuthRequest, { keys, tickets }: Access): string | undefined {
+async function keyNameOf(request: AuthRequest, { keys, tickets }: Access): Promise<string | undefined> {
   const bearer = bearerToken(request.headers.authorization);
   if (bearer !== undefined) return keys.verify(bearer);
   const ticket = request.offeredProtocols?.find((entry) => entry.startsWith(TICKET_PREFIX));
-  return ticket === undefined ? undefined : tickets.redeem(ticket.slice(TICKET_PREFIX.length));
+  return ticket === undefined ? undefined : await tickets.redeem(ticket.slice(TICKET_PREFIX.length));
 }
 
 /** Same origin as the server (the web demo), or listed. */

@@ -8,7 +8,7 @@ import {
   type ServerFrame,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/Identity.js';
-import type { Generation, GenerationEvent, GenerationOutcome } from '../scheduler/Generation.js';
+import type { Generation, GenerationEvent, GenerationOutcome, StreamChunk } from '../scheduler/Generation.js';
 import type { SocketHandle } from '../transport/Transport.js';
 import type { Followers } from './Followers.js';
 import { TokenOutbox } from './TokenOutbox.js';
@@ -23,7 +23,7 @@ export type OutputLimits = {
   /** Told of every error frame sent (metrics). */
   onError?: (code: ErrorCode) => void;
   /** Frames to send right after a generation's `generation.done` (the client's rate limits). */
-  afterDone?: (connection: Connection) => ServerFrame | undefined;
+  afterDone?: (connection: Connection) => Promise<ServerFrame | undefined>;
   /** Told when this connection starts and stops following a generation (resume grace). */
   followers?: Followers;
 };
@@ -40,6 +40,9 @@ export class Connection {
   private backpressured = false;
   /** Set when it was closed for reading too slowly: its generations are cancelled, not kept. */
   tooSlow = false;
+  /** Set once the socket has closed: nothing more is sent or followed. */
+  detached = false;
+  private work: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -47,6 +50,11 @@ export class Connection {
     readonly identity: Identity,
     private readonly limits: OutputLimits,
   ) {}
+
+  /** Runs tasks one after another in the order given (frames are handled in the order sent). */
+  serially(task: () => Promise<void>): void {
+    this.work = this.work.then(task);
+  }
 
   send(frame: ServerFrame): void {
     if (frame.type === 'token' && (!this.outbox.isEmpty || this.readsSlowly())) {
@@ -116,12 +124,23 @@ export class Connection {
 
   /** Sends what came after `afterSeq` again, merged per run of a channel, instead of any held back for it. */
   replay(generation: Generation, afterSeq: number): void {
-    this.outbox.drop(generation.id);
-    for (const run of generation.runsAfter(afterSeq)) this.send({ type: 'token', genId: generation.id, ...run });
+    this.replayRuns(generation.id, generation.runsAfter(afterSeq));
+  }
+
+  /** Sends runs of a generation that is not in this process (read from the store). */
+  replayRuns(genId: string, runs: readonly StreamChunk[]): void {
+    this.outbox.drop(genId);
+    for (const run of runs) this.send({ type: 'token', genId, ...run });
   }
 
   /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */
   follow(generation: Generation, requestId: string): void {
+    if (this.detached) {
+      // The socket closed while the request waited on the store: the generation gets the resume grace.
+      this.limits.followers?.follow(generation.id);
+      this.limits.followers?.unfollow(generation.id, false);
+      return;
+    }
     const earlier = this.following.get(generation.id);
     if (earlier === undefined) this.limits.followers?.follow(generation.id);
     else earlier();
@@ -146,6 +165,7 @@ export class Connection {
    * on for the resume grace period unless nobody else follows them.
    */
   detach(): string[] {
+    this.detached = true;
     const followed = [...this.following.keys()];
     for (const [genId, unsubscribe] of this.following) {
       unsubscribe();
@@ -187,8 +207,13 @@ export class Connection {
   }
 
   private sendAfterDone(): void {
-    const frame = this.limits.afterDone?.(this);
-    if (frame !== undefined) this.send(frame);
+    this.limits
+      .afterDone?.(this)
+      .then((frame) => {
+        if (frame !== undefined && !this.detached) this.send(frame);
+      })
+      // The rate limits are a courtesy: a store that cannot say them now leaves them out.
+      .catch(() => {});
   }
 
   /**

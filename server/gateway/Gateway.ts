@@ -13,6 +13,8 @@ import { TICKET_PREFIX } from '../auth/TicketStore.js';
 import type { RateLimiter } from '../limits/RateLimiter.js';
 import { maxTokensAllowed, type ServerContext } from '../ServerContext.js';
 import { SERVER_NAME, SERVER_VERSION } from '../serverInfo.js';
+import { StoreUnavailable } from '../store/Store.js';
+import { storeRefusal } from '../store/storeRefusal.js';
 import type { SocketHandle, SocketHandlers, UpgradeDecision, UpgradeRequest } from '../transport/Transport.js';
 import { Connection } from './Connection.js';
 import { Followers } from './Followers.js';
@@ -47,7 +49,7 @@ export class Gateway implements SocketHandlers<Identity> {
     this.followers = new Followers(ctx.config.resumeGraceMs, (genId) => ctx.scheduler.cancel(genId, 'abandoned'));
   }
 
-  upgrade(request: UpgradeRequest): UpgradeDecision<Identity> {
+  async upgrade(request: UpgradeRequest): Promise<UpgradeDecision<Identity>> {
     if (this.shuttingDown) return refuse({ code: 'shutting_down', message: 'The server is shutting down' });
     if (this.ctx === undefined) {
       return refuse({ code: 'not_ready', message: 'The model is still loading; retry shortly', retryAfterMs: 1000 });
@@ -59,11 +61,21 @@ export class Gateway implements SocketHandlers<Identity> {
       const message = `Offer the WebSocket subprotocol "${PROTOCOL_VERSION}" (offered: ${offered.slice(0, 200)})`;
       return refuse({ code: 'unsupported_version', message });
     }
-    const identity = authenticate(request, this.access, `conn:${nanoid(12)}`);
+    let identity: Identity | Refusal;
+    try {
+      identity = await authenticate(request, this.access, `conn:${nanoid(12)}`);
+    } catch (error) {
+      if (error instanceof StoreUnavailable) return refuse(storeRefusal(error));
+      throw error;
+    }
     if (isRefusal(identity)) return refuse(identity);
     const refusal = this.limiter.admitConnection(identity.clientKey);
     if (refusal !== undefined) return refuse(refusal);
     return { accept: true, protocol, attachment: identity };
+  }
+
+  upgradeAbandoned(identity: Identity): void {
+    this.limiter.releaseConnection(identity.clientKey);
   }
 
   open(socket: SocketHandle<Identity>): void {
@@ -78,9 +90,9 @@ export class Gateway implements SocketHandlers<Identity> {
       maxBufferedBytes: ctx.config.maxBackpressureBytes,
       onError: (code) => ctx.metrics.countError(code),
       followers: this.followers,
-      afterDone: ({ identity }) => {
-        const sessions = { used: ctx.sessions.countOf(identity.ownerKey), limit: ctx.config.maxSessionsPerKey };
-        return { type: 'rate_limits', limits: ctx.limiter.snapshot(identity.clientKey, sessions) };
+      afterDone: async ({ identity }) => {
+        const sessions = { used: await ctx.sessions.countOf(identity.ownerKey), limit: ctx.config.maxSessionsPerKey };
+        return { type: 'rate_limits', limits: await ctx.limiter.snapshot(identity.clientKey, sessions) };
       },
     });
     this.connections.set(socket, connection);
@@ -123,12 +135,20 @@ export class Gateway implements SocketHandlers<Identity> {
       this.rejectFrame(ctx, connection, decoded.code, decoded.message, decoded.id);
       return;
     }
-    try {
-      this.dispatch(ctx, connection, decoded.frame);
-    } catch (error) {
-      ctx.log.error({ err: error, connectionId: connection.id, frameType: decoded.frame.type }, 'frame handler failed');
-      connection.sendError('internal', 'Internal error while handling the frame', { id: decoded.frame.id });
-    }
+    const { frame } = decoded;
+    // One frame at a time per connection, in the order sent, though handlers wait on the store.
+    connection.serially(async () => {
+      try {
+        await this.dispatch(ctx, connection, frame);
+      } catch (error) {
+        if (error instanceof StoreUnavailable) {
+          connection.refuse(storeRefusal(error), frame.id);
+          return;
+        }
+        ctx.log.error({ err: error, connectionId: connection.id, frameType: frame.type }, 'frame handler failed');
+        connection.sendError('internal', 'Internal error while handling the frame', { id: frame.id });
+      }
+    });
   }
 
   drain(socket: SocketHandle<Identity>): void {
@@ -162,26 +182,21 @@ export class Gateway implements SocketHandlers<Identity> {
     for (const connection of [...this.connections.values()]) connection.close(CloseCodes.ShuttingDown);
   }
 
-  private dispatch(ctx: ServerContext, connection: Connection, frame: ClientFrame): void {
+  private async dispatch(ctx: ServerContext, connection: Connection, frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case 'session.open':
-        openSession(ctx, connection, frame);
-        break;
+        return openSession(ctx, connection, frame);
       case 'session.close':
-        closeSession(ctx, connection, frame);
-        break;
+        return closeSession(ctx, connection, frame);
       case 'chat.send':
-        sendChat(ctx, connection, frame);
-        break;
+        return sendChat(ctx, connection, frame);
       case 'generation.cancel':
-        cancelGeneration(ctx, connection, frame);
-        break;
+        return cancelGeneration(ctx, connection, frame);
       case 'generation.resume':
-        resumeGeneration(ctx, connection, frame);
-        break;
+        return resumeGeneration(ctx, connection, frame);
       case 'ping':
         connection.send({ type: 'pong', id: frame.id });
-        break;
+        return;
       default:
         frame satisfies never;
     }

@@ -4,6 +4,8 @@ import type { Identity } from '../auth/Identity.js';
 import { TICKET_PREFIX } from '../auth/TicketStore.js';
 import type { Logger } from '../log.js';
 import type { ServerContext } from '../ServerContext.js';
+import { StoreUnavailable } from '../store/Store.js';
+import { storeRefusal } from '../store/storeRefusal.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
 import { handleCompletion } from './openai/handleCompletion.js';
 import type { ApiKind } from './openai/openAiFormat.js';
@@ -19,6 +21,8 @@ export type HttpRoutesOptions = {
   state: () => ServerState;
   /** Set once the model is loaded. */
   context: () => ServerContext | undefined;
+  /** Why the store cannot serve now (Redis lost, a write failing), or undefined. */
+  storeUnavailable: () => string | undefined;
 };
 
 /** The unit of limits for HTTP requests in open mode: HTTP as a whole. */
@@ -28,6 +32,10 @@ const OPEN_HTTP_CLIENT = 'http:open';
 export function createHttpRoutes(options: HttpRoutesOptions) {
   return (request: HttpRequest, response: HttpResponse): void => {
     route(options, request, response).catch((error: unknown) => {
+      if (error instanceof StoreUnavailable) {
+        sendRefusal(response, storeRefusal(error));
+        return;
+      }
       options.log.error({ err: error, path: request.path }, 'HTTP handler failed');
       sendRefusal(response, { code: 'internal', message: 'Internal error' });
     });
@@ -40,7 +48,7 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   const shape = api !== undefined || path === '/v1/models' ? 'openai' : 'plain';
   const refuse = (refusal: Refusal, headers: Record<string, string> = {}) =>
     sendRefusal(response, refusal, { shape, headers });
-  const identity = authenticate(request, options.access, OPEN_HTTP_CLIENT);
+  const identity = await authenticate(request, options.access, OPEN_HTTP_CLIENT);
   const keyed = options.access.keys.enabled;
   // In open mode every path refuses a foreign Host or Origin (DNS rebinding); with keys, the API paths do.
   if (!keyed && isRefusal(identity)) return refuse(identity);
@@ -71,6 +79,11 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   if (path === '/readyz') {
     const state = options.state();
     const model = options.context()?.engineInfo;
+    const storeProblem = options.storeUnavailable();
+    if (state === 'ready' && storeProblem !== undefined) {
+      const body = { status: 'store_unavailable', reason: storeProblem, ...(model ? { model } : {}) };
+      return sendJson(response, body, { status: HTTP_STATUS.store_unavailable });
+    }
     const status = state === 'ready' ? 200 : HTTP_STATUS.not_ready;
     return sendJson(response, { status: state, ...(model ? { model } : {}) }, { status });
   }
@@ -105,8 +118,8 @@ function listModels({ context }: HttpRoutesOptions, refuse: (refusal: Refusal) =
 const STARTED_AT = Math.floor(Date.now() / 1000);
 
 /** POST /v1/tickets: a single-use ticket for a browser, in exchange for an API key it never sees. */
-function issueTicket({ access }: HttpRoutesOptions, identity: Identity, response: HttpResponse): void {
-  const { ticket, expiresInMs } = access.tickets.issue(identity.keyName ?? '');
+async function issueTicket({ access }: HttpRoutesOptions, identity: Identity, response: HttpResponse): Promise<void> {
+  const { ticket, expiresInMs } = await access.tickets.issue(identity.keyName ?? '');
   sendJson(
     response,
     { ticket, expiresInMs, subprotocol: `${TICKET_PREFIX}${ticket}` },

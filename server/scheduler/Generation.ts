@@ -11,6 +11,26 @@ export type StopCause = 'cancelled' | 'timeout' | 'abandoned';
 
 export type StreamChunk = { seq: number; text: string; channel: Channel };
 
+/**
+ * The chunks after `seq`, consecutive ones of a channel merged into one (its `seq` is the last
+ * one's), for a client that resumes: a few frames however long the answer.
+ */
+export function runsAfter(chunks: readonly StreamChunk[], seq: number): StreamChunk[] {
+  const runs: StreamChunk[] = [];
+  let last: StreamChunk | undefined;
+  for (const chunk of chunks) {
+    if (chunk.seq <= seq) continue;
+    if (last?.channel === chunk.channel) {
+      last.text += chunk.text;
+      last.seq = chunk.seq;
+    } else {
+      last = { ...chunk };
+      runs.push(last);
+    }
+  }
+  return runs;
+}
+
 export type GenerationOutcome = {
   finish: FinishReason;
   usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
@@ -93,19 +113,7 @@ export class Generation {
    * one's), for a client that resumes: a few frames however long the answer.
    */
   runsAfter(seq: number): StreamChunk[] {
-    const runs: StreamChunk[] = [];
-    let last: StreamChunk | undefined;
-    for (const chunk of this.chunks) {
-      if (chunk.seq <= seq) continue;
-      if (last?.channel === chunk.channel) {
-        last.text += chunk.text;
-        last.seq = chunk.seq;
-      } else {
-        last = { ...chunk };
-        runs.push(last);
-      }
-    }
-    return runs;
+    return runsAfter(this.chunks, seq);
   }
 
   /** The text of one channel so far. */

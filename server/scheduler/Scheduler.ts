@@ -179,7 +179,7 @@ export class Scheduler {
       },
       ...(error === undefined ? {} : { error }),
     });
-    // An abandoned generation is gone for good: a late resume gets not_found.
+    // An abandoned generation leaves this cache; its transcript stays in the store for a late resume.
     if (generation.stopCause !== 'abandoned' && generation.replayable) this.finished.set(generation.id, generation);
   }
 

@@ -3,10 +3,12 @@ import { LRUCache } from 'lru-cache';
 import { nanoid } from 'nanoid';
 import type { Refusal } from '../../protocol/index.js';
 import type { ChatMessage } from '../engine/Engine.js';
+import type { GenerationOutcome } from '../scheduler/Generation.js';
+import type { OwnerRefusal, Store, StoredChunk, StoredGeneration } from '../store/Store.js';
 import { Session } from './Session.js';
 
 export type SessionLimits = {
-  /** Sessions kept server-wide; past it the least recently used leave first. */
+  /** Sessions this process keeps at hand (the store keeps them all until they expire). */
   maxSessions: number;
   ttlMs: number;
   /** Sessions one owner (API key) may keep; past it new ones are refused. */
@@ -15,82 +17,112 @@ export type SessionLimits = {
   maxSessionChars: number;
   /** Characters of system prompts and history one owner may hold over all its sessions. */
   maxCharsPerKey: number;
+  /** How long a finished generation's transcript stays for resume. */
+  transcriptTtlMs: number;
 };
 
-/** What one owner keeps: its sessions (for the count) and their characters. */
-type OwnerUsage = { sessions: number; chars: number };
-
 /**
- * All sessions, bounded in count server-wide and per owner, and in characters per session and
- * per owner, so that no key can crowd out another's sessions or grow the server's memory without
- * bound. Unused sessions are forgotten after `ttlMs`. Resume tokens are kept only as hashes and
- * compared in constant time.
+ * Sessions over the store: created and reattached there, bounded in count and characters per
+ * owner and in characters per session (so that no key crowds out another or grows the store
+ * without bound), with this process's working copies at hand. Resume tokens are kept only as
+ * hashes and compared in constant time. A turn is begun, streamed and ended through here, so the
+ * store always holds what clients were sent.
  */
 export class SessionStore {
-  private readonly sessions: LRUCache<string, Session>;
-  private readonly owners = new Map<string, OwnerUsage>();
+  private readonly local: LRUCache<string, Session>;
 
-  constructor(private readonly limits: SessionLimits) {
-    this.sessions = new LRUCache({
-      max: limits.maxSessions,
-      ttl: limits.ttlMs,
-      updateAgeOnGet: true,
-      // Expired sessions leave on their own, so their owner's budget is given back.
-      ttlAutopurge: true,
-      dispose: (session) => this.release(session),
-    });
+  constructor(
+    private readonly store: Store,
+    private readonly limits: SessionLimits,
+    /** Whether a generation runs in this process (a busy session elsewhere may be an orphan). */
+    private readonly runsHere: (genId: string) => boolean,
+  ) {
+    this.local = new LRUCache({ max: limits.maxSessions, ttl: limits.ttlMs, updateAgeOnGet: true });
   }
 
+  /** Sessions this process has at hand. */
   get size(): number {
-    return this.sessions.size;
+    return this.local.size;
   }
 
   /** Sessions the owner keeps now, for the `rate_limits` frame. */
-  countOf(ownerKey: string): number {
-    return this.owners.get(ownerKey)?.sessions ?? 0;
+  async countOf(ownerKey: string): Promise<number> {
+    return (await this.store.ownerUsage(ownerKey)).sessions;
   }
 
-  create(ownerKey: string, system: string | undefined): { session: Session; resumeToken: string } | Refusal {
-    const owner = this.owner(ownerKey);
-    if (owner.sessions >= this.limits.maxSessionsPerKey) {
-      return {
-        code: 'rate_limited',
-        message:
-          `At most ${this.limits.maxSessionsPerKey} sessions per key (--max-sessions-per-key): ` +
-          'close the ones you are done with (session.close with forget: true), or wait until unused ones expire',
-        retryAfterMs: this.limits.ttlMs,
-      };
-    }
-    const chars = system?.length ?? 0;
-    const full = this.checkChars(owner, chars);
-    if (full !== undefined) return full;
+  async create(
+    ownerKey: string,
+    system: string | undefined,
+  ): Promise<{ session: Session; resumeToken: string } | Refusal> {
     const resumeToken = nanoid(32);
-    const session = new Session(`s_${nanoid(16)}`, ownerKey, hashToken(resumeToken), system);
-    owner.sessions += 1;
-    owner.chars += chars;
-    this.sessions.set(session.id, session);
+    const id = `s_${nanoid(16)}`;
+    const resumeTokenHash = hashToken(resumeToken);
+    const bounds = { maxSessionsPerKey: this.limits.maxSessionsPerKey, maxCharsPerKey: this.limits.maxCharsPerKey };
+    const refused = await this.store.createSession(
+      { id, ownerKey, resumeTokenHash, system, ttlMs: this.limits.ttlMs },
+      bounds,
+    );
+    if (refused !== undefined) return this.ownerRefusal(refused);
+    const messages = system === undefined || system === '' ? [] : [{ role: 'system' as const, content: system }];
+    const session = new Session({
+      id,
+      ownerKey,
+      resumeTokenHash,
+      messages,
+      chars: system?.length ?? 0,
+      activeGenId: undefined,
+    });
+    this.local.set(id, session);
     return { session, resumeToken };
   }
 
-  /** The session, if the token matches and it belongs to `ownerKey`; otherwise undefined. */
-  reattach(sessionId: string, resumeToken: string, ownerKey: string): Session | undefined {
-    const session = this.sessions.get(sessionId);
-    if (session === undefined || session.ownerKey !== ownerKey) return undefined;
-    return timingSafeEqual(session.resumeTokenHash, hashToken(resumeToken)) ? session : undefined;
+  /**
+   * The session, if the token matches and it belongs to `ownerKey`; otherwise undefined. Read from
+   * the store (another instance may have added turns); a turn left running by a dead instance is
+   * ended first, as interrupted, with its partial answer in the history.
+   */
+  async reattach(sessionId: string, resumeToken: string, ownerKey: string): Promise<Session | undefined> {
+    let stored = await this.store.loadSession(sessionId);
+    if (stored === undefined || stored.ownerKey !== ownerKey) return undefined;
+    const expected = Buffer.from(stored.resumeTokenHash, 'hex');
+    const given = Buffer.from(hashToken(resumeToken), 'hex');
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+    const { activeGenId } = stored;
+    if (activeGenId !== undefined && !this.runsHere(activeGenId)) {
+      const settled = await this.store.settleOrphan(activeGenId);
+      if (settled?.outcome !== undefined) stored = (await this.store.loadSession(sessionId)) ?? stored;
+    }
+    const here = this.local.get(sessionId);
+    // Keep this process's copy (and its token counts) when the store holds nothing newer.
+    if (here !== undefined && here.messages.length === stored.messages.length) {
+      here.activeGenId = stored.activeGenId;
+      return here;
+    }
+    const session = new Session(stored);
+    this.local.set(sessionId, session);
+    return session;
   }
 
-  get(sessionId: string): Session | undefined {
-    return this.sessions.get(sessionId);
+  /** A session this connection opened: at hand, or read again from the store. */
+  async get(sessionId: string): Promise<Session | undefined> {
+    const here = this.local.get(sessionId);
+    if (here !== undefined) return here;
+    const stored = await this.store.loadSession(sessionId);
+    if (stored === undefined) return undefined;
+    const session = new Session(stored);
+    this.local.set(sessionId, session);
+    return session;
   }
 
   /** Forgets a session at its owner's request (a running answer goes on, but is no longer recorded). */
-  forget(sessionId: string): void {
-    this.sessions.delete(sessionId);
+  async forget(sessionId: string): Promise<void> {
+    this.local.delete(sessionId);
+    await this.store.deleteSession(sessionId);
   }
 
   /** Whether a turn of `chars` more characters may start on the session; the refusal if not. */
-  checkTurn(session: Session, chars: number): Refusal | undefined {
-    const { maxSessionChars } = this.limits;
+  async checkTurn(session: Session, chars: number): Promise<Refusal | undefined> {
+    const { maxSessionChars, maxCharsPerKey } = this.limits;
     if (session.chars + chars > maxSessionChars) {
       return {
         code: 'session_full',
@@ -99,48 +131,101 @@ export class SessionStore {
           '(--max-session-chars): open a new session to go on',
       };
     }
-    return this.checkChars(this.owner(session.ownerKey), chars);
+    const usage = await this.store.ownerUsage(session.ownerKey);
+    if (usage.chars + chars <= maxCharsPerKey) return undefined;
+    return this.ownerRefusal({ limit: 'chars', usage });
   }
 
-  /** Records a finished turn in the session and counts its characters against the owner. */
-  addTurn(session: Session, userMessage: ChatMessage, answer: string): void {
-    const before = session.chars;
-    session.endTurn(userMessage, answer);
-    // A session forgotten while it answered keeps no budget.
-    if (this.sessions.has(session.id)) this.owner(session.ownerKey).chars += session.chars - before;
+  /**
+   * Claims the session for a new turn (in the store, so that no other instance starts one at the
+   * same time) and records the user's message with the generation. A turn left running by a dead
+   * instance is settled first.
+   */
+  async beginTurn(
+    session: Session,
+    genId: string,
+    user: ChatMessage,
+  ): Promise<(Refusal & { activeGenId?: string }) | undefined> {
+    const turn = {
+      sessionId: session.id,
+      genId,
+      ownerKey: session.ownerKey,
+      user,
+      transcriptTtlMs: this.limits.transcriptTtlMs,
+    };
+    let begun = await this.store.beginTurn(turn);
+    if (!begun.ok && begun.reason === 'busy' && !this.runsHere(begun.activeGenId)) {
+      const orphan = await this.store.settleOrphan(begun.activeGenId);
+      if (orphan?.outcome !== undefined) {
+        await this.refresh(session);
+        begun = await this.store.beginTurn(turn);
+      }
+    }
+    if (begun.ok) {
+      session.activeGenId = genId;
+      return undefined;
+    }
+    if (begun.reason === 'not_found') {
+      this.local.delete(session.id);
+      return { code: 'not_found', message: 'The session has expired or was closed; open a new one' };
+    }
+    return {
+      code: 'session_busy',
+      message: 'This session is already generating; wait for generation.done or cancel it',
+      activeGenId: begun.activeGenId,
+    };
   }
 
-  private checkChars(owner: OwnerUsage, chars: number): Refusal | undefined {
-    const { maxCharsPerKey } = this.limits;
-    if (owner.chars + chars <= maxCharsPerKey) return undefined;
+  /** Writes streamed chunks to the generation's transcript, before they are sent to clients. */
+  recordChunks(genId: string, chunks: readonly StoredChunk[]): void {
+    this.store.appendChunks(genId, chunks);
+  }
+
+  /** Ends a turn: the outcome, and the user's message with the answer in the history, in one transaction. */
+  async endTurn(session: Session, genId: string, user: ChatMessage, answer: string, outcome: GenerationOutcome) {
+    if (session.activeGenId === genId) session.endTurn(user, answer, outcome.finish);
+    await this.store.endTurn({ sessionId: session.id, genId, outcome, turn: { user, answer } });
+  }
+
+  /** Lets a claimed turn go without an answer (it was refused before it could start). */
+  async abandonTurn(session: Session, genId: string, outcome: GenerationOutcome): Promise<void> {
+    if (session.activeGenId === genId) session.activeGenId = undefined;
+    await this.store.endTurn({ sessionId: session.id, genId, outcome, turn: undefined });
+  }
+
+  /** A generation that does not run here: from the store, settled as interrupted if its instance is gone. */
+  loadGeneration(genId: string): Promise<StoredGeneration | undefined> {
+    return this.store.settleOrphan(genId);
+  }
+
+  private async refresh(session: Session): Promise<void> {
+    const stored = await this.store.loadSession(session.id);
+    if (stored === undefined || stored.messages.length === session.messages.length) return;
+    session.messages.splice(0, session.messages.length, ...stored.messages);
+    session.chars = stored.chars;
+  }
+
+  private ownerRefusal({ limit, usage }: OwnerRefusal): Refusal {
+    if (limit === 'sessions') {
+      return {
+        code: 'rate_limited',
+        message:
+          `At most ${this.limits.maxSessionsPerKey} sessions per key (--max-sessions-per-key): ` +
+          'close the ones you are done with (session.close with forget: true), or wait until unused ones expire',
+        retryAfterMs: this.limits.ttlMs,
+      };
+    }
     return {
       code: 'rate_limited',
       message:
-        `This key's sessions hold ${owner.chars} of its ${maxCharsPerKey} characters of history ` +
+        `This key's sessions hold ${usage.chars} of its ${this.limits.maxCharsPerKey} characters of history ` +
         '(--max-history-chars-per-key): close sessions you are done with (session.close with forget: true), ' +
         'or wait until unused ones expire',
       retryAfterMs: this.limits.ttlMs,
     };
   }
-
-  private owner(ownerKey: string): OwnerUsage {
-    let owner = this.owners.get(ownerKey);
-    if (owner === undefined) {
-      owner = { sessions: 0, chars: 0 };
-      this.owners.set(ownerKey, owner);
-    }
-    return owner;
-  }
-
-  private release(session: Session): void {
-    const owner = this.owners.get(session.ownerKey);
-    if (owner === undefined) return;
-    owner.sessions -= 1;
-    owner.chars -= session.chars;
-    if (owner.sessions <= 0) this.owners.delete(session.ownerKey);
-  }
 }
 
-function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }

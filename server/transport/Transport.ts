@@ -32,7 +32,10 @@ export type UpgradeDecision<A> =
   | { accept: false; refusal: Refusal };
 
 export interface SocketHandlers<A> {
-  upgrade(request: UpgradeRequest): UpgradeDecision<A>;
+  /** May decide later (a ticket is redeemed in the store); the transport holds the request meanwhile. */
+  upgrade(request: UpgradeRequest): UpgradeDecision<A> | Promise<UpgradeDecision<A>>;
+  /** The client went away while an accepted upgrade was being decided: undo what accepting took. */
+  upgradeAbandoned(attachment: A): void;
   open(socket: SocketHandle<A>): void;
   /** `text` is null for a binary frame; `bytes` is the frame's payload size. */
   message(socket: SocketHandle<A>, text: string | null, bytes: number): void;
@@ -73,6 +76,8 @@ export type TransportOptions = {
    * bigger ones are cut off by the socket library without a close frame.
    */
   hardMaxFrameBytes: number;
+  /** HTTP request bodies are collected up to this size (larger ones are refused when read). */
+  maxBodyBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutSec: number;
 };

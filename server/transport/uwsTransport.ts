@@ -14,6 +14,7 @@ import {
   statusLine,
   type Transport,
   type TransportOptions,
+  type UpgradeDecision,
 } from './Transport.js';
 
 type UserData<A> = { handle?: UwsSocket<A>; remoteAddress: string; attachment: A };
@@ -38,26 +39,39 @@ export class UwsTransport<A> implements Transport {
           headers[key] = value;
         });
         const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-        const decision = sockets.upgrade({
+        const decided = sockets.upgrade({
           path: req.getUrl(),
           headers,
           offeredProtocols: parseProtocolHeader(headers['sec-websocket-protocol'] ?? ''),
           remoteAddress,
         });
-        if (!decision.accept) {
-          const { status, body } = refusedUpgrade(decision.refusal);
-          res.cork(() => {
+        const answer = (decision: UpgradeDecision<A>) => {
+          if (!decision.accept) {
+            const { status, body } = refusedUpgrade(decision.refusal);
             res.writeStatus(status).writeHeader('content-type', 'application/json').end(body);
-          });
+            return;
+          }
+          res.upgrade<UserData<A>>(
+            { remoteAddress, attachment: decision.attachment },
+            headers['sec-websocket-key'] ?? '',
+            decision.protocol,
+            headers['sec-websocket-extensions'] ?? '',
+            context,
+          );
+        };
+        if (!(decided instanceof Promise)) {
+          res.cork(() => answer(decided));
           return;
         }
-        res.upgrade<UserData<A>>(
-          { remoteAddress, attachment: decision.attachment },
-          headers['sec-websocket-key'] ?? '',
-          decision.protocol,
-          headers['sec-websocket-extensions'] ?? '',
-          context,
-        );
+        // Decided later: uWS needs to know if the client leaves meanwhile, and a corked answer.
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        void decided.then((decision) => {
+          if (!aborted) res.cork(() => answer(decision));
+          else if (decision.accept) sockets.upgradeAbandoned(decision.attachment);
+        });
       },
       open: (ws) => {
         const handle = new UwsSocket<A>(ws);
@@ -92,7 +106,7 @@ export class UwsTransport<A> implements Transport {
         query: req.getQuery() ?? '',
         headers,
       };
-      http(request, new UwsHttpResponse(res));
+      http(request, new UwsHttpResponse(res, options.maxBodyBytes));
     });
   }
 
@@ -161,21 +175,37 @@ class UwsSocket<A> implements SocketHandle<A> {
   }
 }
 
-/** uWS responses must be corked, and are invalid once aborted: both handled here. */
+/**
+ * uWS responses must be corked, and are invalid once aborted: both handled here. uWS drops body
+ * data that arrives before a data handler is set, and handlers may wait (on the store) before
+ * reading the body, so the body is collected from the start, up to `maxBodyBytes`.
+ */
 class UwsHttpResponse implements HttpResponse {
   private isAborted = false;
   private finished = false;
   private backlog = 0;
   private abortHandlers: Array<() => void> = [];
   private bodyChunks: Buffer[] = [];
-  private bodyWaiter: { resolve: (body: Buffer) => void; reject: (error: Error) => void } | undefined;
+  private bodyBytes = 0;
+  private bodyComplete = false;
+  private bodyWaiter: (() => void) | undefined;
   private closeAfterEnd = false;
 
-  constructor(private readonly res: UwsResponse) {
+  constructor(
+    private readonly res: UwsResponse,
+    private readonly maxBodyBytes: number,
+  ) {
     res.onAborted(() => {
       this.isAborted = true;
       this.finished = true;
       for (const handler of this.abortHandlers) handler();
+    });
+    res.onData((chunk, isLast) => {
+      this.bodyBytes += chunk.byteLength;
+      // The chunk's memory is reused after this callback: copy it. Past the bound, only count.
+      if (this.bodyBytes <= this.maxBodyBytes) this.bodyChunks.push(Buffer.from(new Uint8Array(chunk)));
+      if (isLast) this.bodyComplete = true;
+      if (isLast || this.bodyBytes > this.maxBodyBytes) this.bodyWaiter?.();
     });
   }
 
@@ -188,26 +218,20 @@ class UwsHttpResponse implements HttpResponse {
   }
 
   readBody(maxBytes: number): Promise<Buffer> {
+    const limit = Math.min(maxBytes, this.maxBodyBytes);
     return readWithDeadline(
       (resolve, reject) => {
-        let size = 0;
-        this.bodyWaiter = { resolve, reject };
-        this.res.onData((chunk, isLast) => {
-          size += chunk.byteLength;
-          if (size > maxBytes) {
-            if (this.bodyWaiter !== undefined) {
-              this.bodyWaiter = undefined;
-              reject(new PayloadTooLargeError(`Request body is larger than ${maxBytes} bytes`));
-            }
-            return;
-          }
-          // The chunk's memory is reused after this callback: copy it.
-          this.bodyChunks.push(Buffer.from(new Uint8Array(chunk)));
-          if (isLast && this.bodyWaiter !== undefined) {
+        const settle = () => {
+          if (this.bodyBytes > limit) {
+            this.bodyWaiter = undefined;
+            reject(new PayloadTooLargeError(`Request body is larger than ${limit} bytes`));
+          } else if (this.bodyComplete) {
             this.bodyWaiter = undefined;
             resolve(Buffer.concat(this.bodyChunks));
           }
-        });
+        };
+        this.bodyWaiter = settle;
+        settle();
       },
       () => {
         // The answer (408) still goes out; then the connection closes.

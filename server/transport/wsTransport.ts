@@ -79,21 +79,27 @@ export class WsTransport<A> implements Transport {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    const decision = this.sockets.upgrade({
+    const decided = this.sockets.upgrade({
       path: request.path,
       headers: request.headers,
       offeredProtocols: parseProtocolHeader(request.headers['sec-websocket-protocol'] ?? ''),
       remoteAddress: socket.remoteAddress ?? '',
     });
-    if (!decision.accept) {
-      const { status, body } = refusedUpgrade(decision.refusal);
-      socket.end(
-        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-      return;
-    }
-    this.chosenProtocol.set(req, decision.protocol);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, socket, decision.attachment));
+    void Promise.resolve(decided).then((decision) => {
+      if (!decision.accept) {
+        const { status, body } = refusedUpgrade(decision.refusal);
+        socket.end(
+          `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        return;
+      }
+      if (socket.destroyed) {
+        this.sockets.upgradeAbandoned(decision.attachment);
+        return;
+      }
+      this.chosenProtocol.set(req, decision.protocol);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, socket, decision.attachment));
+    });
   }
 
   private open(ws: WebSocket, raw: Socket, attachment: A): void {

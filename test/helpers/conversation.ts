@@ -30,3 +30,11 @@ export async function collect(client: TestClient, genId: string): Promise<Answer
 export async function chat(client: TestClient, sessionId: string, content: string, params?: GenerationParams) {
   return collect(client, await startChat(client, sessionId, content, params));
 }
+
+/** The history entry an answer leaves: its text, and how it ended unless it simply stopped. */
+export function historyEntryOf(answer: Answer) {
+  const { finish } = answer.done;
+  return finish === 'stop'
+    ? { role: 'assistant' as const, content: answer.text }
+    : { role: 'assistant' as const, content: answer.text, finish };
+}

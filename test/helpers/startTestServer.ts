@@ -20,7 +20,8 @@ export async function startTestServer(
   const logger = logLines
     ? pino({ level: 'info' }, { write: (line: string) => logLines.push(line) })
     : pino({ level: 'silent' });
-  const config = { modelPath: MODEL_PATH, port: 0, ...overrides };
+  // Tests keep conversations in memory unless they test a store.
+  const config = { modelPath: MODEL_PATH, port: 0, store: 'memory', ...overrides };
   const server = createChatServer(engine === undefined ? { config, logger } : { config, logger, engine });
   const { port } = await server.listen();
   if (waitReady) await server.ready;

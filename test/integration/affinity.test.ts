@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chat, collect, openSession, startChat } from '../helpers/conversation.js';
+import { chat, collect, historyEntryOf, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -39,9 +39,9 @@ describe('KV affinity', () => {
     expect(reopened.history).toEqual([
       { role: 'system', content: 'You tell stories.' },
       { role: 'user', content: 'Tell me about a cat.' },
-      { role: 'assistant', content: firstA.text },
+      historyEntryOf(firstA),
       { role: 'user', content: 'And then?' },
-      { role: 'assistant', content: secondA.text },
+      historyEntryOf(secondA),
     ]);
     await client.close();
     await harness.stop();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chat, openSession } from '../helpers/conversation.js';
+import { chat, historyEntryOf, openSession } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -43,12 +43,9 @@ describe('sessions and turns', () => {
     expect(reopenedA.history).toEqual([
       { role: 'system', content: 'System A' },
       { role: 'user', content: 'A dog ran.' },
-      { role: 'assistant', content: answerA.text },
+      historyEntryOf(answerA),
     ]);
-    expect(reopenedB.history).toEqual([
-      { role: 'user', content: 'A bird sang.' },
-      { role: 'assistant', content: answerB.text },
-    ]);
+    expect(reopenedB.history).toEqual([{ role: 'user', content: 'A bird sang.' }, historyEntryOf(answerB)]);
     await client.close();
   });
 
@@ -61,10 +58,7 @@ describe('sessions and turns', () => {
     const second = await TestClient.connect(harness.wsUrl);
     const reopened = await reattach(second, opened.sessionId, opened.resumeToken);
     expect(reopened).toMatchObject({ sessionId: opened.sessionId, resumed: true });
-    expect(reopened.history).toEqual([
-      { role: 'user', content: 'Lily had a ball.' },
-      { role: 'assistant', content: answer.text },
-    ]);
+    expect(reopened.history).toEqual([{ role: 'user', content: 'Lily had a ball.' }, historyEntryOf(answer)]);
     const next = await chat(second, opened.sessionId, 'What next?', { maxTokens: 10 });
     expect(next.done.usage.promptTokens).toBeGreaterThan(answer.done.usage.promptTokens);
     await second.close();

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
-import type { GenerationDone, HistoryMessage, ServerFrame, Token } from '../../protocol/index.js';
+import type { FinishReason, GenerationDone, HistoryMessage, ServerFrame, Token } from '../../protocol/index.js';
 import { RawWebSocket, type WirePlan } from './RawWebSocket.js';
 
 /**
@@ -119,9 +119,14 @@ async function startChat(real: Real, spec: Pick<ChatSpec, 'content' | 'maxTokens
   return queued.genId;
 }
 
-function recordTurn(model: Model, content: string, answer: string): void {
-  // A turn without text leaves no trace (README, Protocol v1).
-  if (answer !== '') model.history.push({ role: 'user', content }, { role: 'assistant', content: answer });
+function recordTurn(model: Model, content: string, answer: string, finish: FinishReason): void {
+  // A turn without text leaves no trace; an answer that did not simply stop says how it ended (README, Protocol v1).
+  if (answer === '') return;
+  const assistant =
+    finish === 'stop'
+      ? { role: 'assistant' as const, content: answer }
+      : { role: 'assistant' as const, content: answer, finish };
+  model.history.push({ role: 'user', content }, assistant);
 }
 
 class ChatCommand implements fc.AsyncCommand<Model, Real> {
@@ -146,7 +151,7 @@ class ChatCommand implements fc.AsyncCommand<Model, Real> {
           : then.kind === 'drop'
             ? await this.dropAndResume(real, genId, then)
             : await this.pauseReading(real, genId, then);
-    recordTurn(model, this.spec.content, answer);
+    recordTurn(model, this.spec.content, answer, (await untilDone(real.client, genId)).finish);
   }
 
   private async read(real: Real, genId: string): Promise<string> {
@@ -309,7 +314,7 @@ class BusyCommand implements fc.AsyncCommand<Model, Real> {
     const done = await untilDone(real.client, queued.genId);
     const tokens = tokensOf(real.client, queued.genId);
     checkStream(tokens, 0, done);
-    recordTurn(model, this.content, textOf(tokens));
+    recordTurn(model, this.content, textOf(tokens), done.finish);
   }
 
   toString(): string {

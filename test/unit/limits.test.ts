@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TicketStore } from '../../server/auth/TicketStore.js';
 import { RateLimiter } from '../../server/limits/RateLimiter.js';
 import { TokenBucket } from '../../server/limits/TokenBucket.js';
+import { MemoryBudgets } from '../../server/store/MemoryBudgets.js';
+import { MemoryStore } from '../../server/store/MemoryStore.js';
 
 describe('TokenBucket', () => {
   it('refills continuously up to its capacity and tells how long until an amount is there', () => {
@@ -18,40 +20,40 @@ describe('TokenBucket', () => {
 describe('RateLimiter', () => {
   const limits = { connections: 2, resumesPerMinute: 2, concurrent: 1, requestsPerMinute: 2, tokensPerMinute: 100 };
 
-  it('reserves tokens at admission and settles them with the real usage', () => {
-    const limiter = new RateLimiter(limits);
-    expect(limiter.admitGeneration('k', 80, {}, 0)).toBeUndefined();
-    expect(limiter.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'concurrent' });
-    limiter.settleGeneration('k', 80, 30, 0);
-    const tokens = limiter.snapshot('k', { used: 0, limit: 1 }, 0).find((state) => state.name === 'tokens');
+  it('reserves tokens at admission and settles them with the real usage', async () => {
+    const limiter = new RateLimiter(limits, new MemoryBudgets());
+    expect(await limiter.admitGeneration('k', 80, {}, 0)).toBeUndefined();
+    expect(await limiter.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'concurrent' });
+    await limiter.settleGeneration('k', 80, 30, 0);
+    const tokens = (await limiter.snapshot('k', { used: 0, limit: 1 }, 0)).find((state) => state.name === 'tokens');
     expect(tokens).toMatchObject({ limit: 100, remaining: 70 });
   });
 
-  it('refuses past the requests and tokens budgets with the wait until they refill', () => {
-    const limiter = new RateLimiter(limits);
-    limiter.admitGeneration('k', 1, {}, 0);
-    limiter.settleGeneration('k', 1, 1, 0);
-    expect(limiter.admitRequest('k', 0)).toBeUndefined();
-    expect(limiter.admitRequest('k', 0)).toMatchObject({ dimension: 'requests', retryAfterMs: 30_000 });
-    expect(limiter.admitGeneration('k', 1, {}, 0)).toMatchObject({ dimension: 'requests' });
-    expect(limiter.admitGeneration('k', 1, { requestCounted: true }, 0)).toBeUndefined();
-    const other = new RateLimiter(limits);
-    expect(other.admitGeneration('k', 150, {}, 0)).toBeUndefined();
-    other.settleGeneration('k', 150, 150, 0);
-    expect(other.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'tokens' });
+  it('refuses past the requests and tokens budgets with the wait until they refill', async () => {
+    const limiter = new RateLimiter(limits, new MemoryBudgets());
+    await limiter.admitGeneration('k', 1, {}, 0);
+    await limiter.settleGeneration('k', 1, 1, 0);
+    expect(await limiter.admitRequest('k', 0)).toBeUndefined();
+    expect(await limiter.admitRequest('k', 0)).toMatchObject({ dimension: 'requests', retryAfterMs: 30_000 });
+    expect(await limiter.admitGeneration('k', 1, {}, 0)).toMatchObject({ dimension: 'requests' });
+    expect(await limiter.admitGeneration('k', 1, { requestCounted: true }, 0)).toBeUndefined();
+    const other = new RateLimiter(limits, new MemoryBudgets());
+    expect(await other.admitGeneration('k', 150, {}, 0)).toBeUndefined();
+    await other.settleGeneration('k', 150, 150, 0);
+    expect(await other.admitGeneration('k', 10, {}, 0)).toMatchObject({ dimension: 'tokens' });
   });
 
-  it('budgets resumes per key, each one replaying a whole answer', () => {
-    const limiter = new RateLimiter(limits);
-    expect(limiter.admitResume('k', 0)).toBeUndefined();
-    expect(limiter.admitResume('k', 0)).toBeUndefined();
-    expect(limiter.admitResume('k', 0)).toMatchObject({ dimension: 'resumes', retryAfterMs: 30_000 });
-    expect(limiter.admitResume('other', 0)).toBeUndefined();
-    expect(limiter.admitResume('k', 30_000)).toBeUndefined();
+  it('budgets resumes per key, each one replaying a whole answer', async () => {
+    const limiter = new RateLimiter(limits, new MemoryBudgets());
+    expect(await limiter.admitResume('k', 0)).toBeUndefined();
+    expect(await limiter.admitResume('k', 0)).toBeUndefined();
+    expect(await limiter.admitResume('k', 0)).toMatchObject({ dimension: 'resumes', retryAfterMs: 30_000 });
+    expect(await limiter.admitResume('other', 0)).toBeUndefined();
+    expect(await limiter.admitResume('k', 30_000)).toBeUndefined();
   });
 
   it('counts connections per key and frees them', () => {
-    const limiter = new RateLimiter(limits);
+    const limiter = new RateLimiter(limits, new MemoryBudgets());
     expect(limiter.admitConnection('k')).toBeUndefined();
     expect(limiter.admitConnection('k')).toBeUndefined();
     expect(limiter.admitConnection('k')).toMatchObject({ dimension: 'connections' });
@@ -62,13 +64,19 @@ describe('RateLimiter', () => {
 });
 
 describe('TicketStore', () => {
-  it('redeems a ticket once, and not after it expires', () => {
-    const tickets = new TicketStore(1000);
-    const { ticket } = tickets.issue('bot', 0);
-    expect(tickets.redeem(ticket, 10)).toBe('bot');
-    expect(tickets.redeem(ticket, 10)).toBeUndefined();
-    const late = tickets.issue('bot', 0);
-    expect(tickets.redeem(late.ticket, 1000)).toBeUndefined();
-    expect(tickets.redeem('made-up', 0)).toBeUndefined();
+  it('redeems a ticket once, and not after it expires', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: 0 });
+    try {
+      const tickets = new TicketStore(new MemoryStore({ maxSessions: 10 }), 1000);
+      const { ticket } = await tickets.issue('bot');
+      expect(await tickets.redeem(ticket)).toBe('bot');
+      expect(await tickets.redeem(ticket)).toBeUndefined();
+      const late = await tickets.issue('bot');
+      vi.setSystemTime(1000);
+      expect(await tickets.redeem(late.ticket)).toBeUndefined();
+      expect(await tickets.redeem('made-up')).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -67,7 +67,7 @@ describe('resume after a dropped connection', () => {
 });
 
 describe('resume grace period', () => {
-  it('cancels an abandoned generation after the grace period, frees its sequence, and answers a late resume with not_found', async () => {
+  it('cancels an abandoned generation after the grace period, frees its sequence, and replays it, cancelled, to a late resume', async () => {
     const harness = await startTestServer({ resumeGraceMs: 300 }, echo(1));
     const leaver = await TestClient.connect(harness.wsUrl);
     const opened = await openSession(leaver);
@@ -87,8 +87,12 @@ describe('resume grace period', () => {
     const reopened = await late.next('session.opened', (f) => f.id === 'back');
     // The cancelled turn's partial answer is kept in the history.
     expect(reopened.history.map((m) => m.role)).toEqual(['user', 'assistant']);
-    late.send({ type: 'generation.resume', id: 'too-late', genId, afterSeq: 0 });
-    expect(await late.next('error', (f) => f.id === 'too-late')).toMatchObject({ code: 'not_found', genId });
+    // The store kept its transcript: a late resume gets what it streamed, then its end.
+    late.send({ type: 'generation.resume', id: 'late', genId, afterSeq: 0 });
+    const done = await late.next('generation.done', (f) => f.genId === genId);
+    expect(done.finish).toBe('cancelled');
+    const replayed = late.frames.filter((f) => f.type === 'token' && f.genId === genId);
+    expect(replayed.map((f) => (f.type === 'token' ? f.text : '')).join('')).toBe(reopened.history[1]?.content);
     await Promise.all([waiter.close(), late.close()]);
     await harness.stop();
   });

@@ -3,7 +3,7 @@ import type { ServerContext } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
 
 /** session.open: creates a session, or reattaches one by id and resume token. */
-export function openSession(ctx: ServerContext, connection: Connection, frame: SessionOpen): void {
+export async function openSession(ctx: ServerContext, connection: Connection, frame: SessionOpen): Promise<void> {
   const { config } = ctx;
   const { ownerKey } = connection.identity;
   if (!connection.sessions.has(frame.sessionId ?? '') && connection.sessions.size >= config.maxSessionsPerConnection) {
@@ -14,7 +14,9 @@ export function openSession(ctx: ServerContext, connection: Connection, frame: S
   }
   if (frame.sessionId !== undefined) {
     const session =
-      frame.resumeToken === undefined ? undefined : ctx.sessions.reattach(frame.sessionId, frame.resumeToken, ownerKey);
+      frame.resumeToken === undefined
+        ? undefined
+        : await ctx.sessions.reattach(frame.sessionId, frame.resumeToken, ownerKey);
     if (session === undefined) {
       connection.sendError('not_found', 'No session with that id and resume token', { id: frame.id });
       return;
@@ -36,7 +38,7 @@ export function openSession(ctx: ServerContext, connection: Connection, frame: S
     });
     return;
   }
-  const created = ctx.sessions.create(ownerKey, frame.system);
+  const created = await ctx.sessions.create(ownerKey, frame.system);
   if ('code' in created) {
     connection.refuse(created, frame.id);
     return;

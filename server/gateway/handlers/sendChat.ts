@@ -1,20 +1,22 @@
 import { nanoid } from 'nanoid';
-import type { ChatSend } from '../../../protocol/index.js';
+import type { ChatSend, ErrorCode } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
 import type { ChatMessage } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
+import type { GenerationOutcome } from '../../scheduler/Generation.js';
 import type { Connection } from '../Connection.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
-export function sendChat(ctx: ServerContext, connection: Connection, frame: ChatSend): void {
+export async function sendChat(ctx: ServerContext, connection: Connection, frame: ChatSend): Promise<void> {
   const { config } = ctx;
   const { clientKey } = connection.identity;
-  const session = connection.sessions.has(frame.sessionId) ? ctx.sessions.get(frame.sessionId) : undefined;
+  const session = connection.sessions.has(frame.sessionId) ? await ctx.sessions.get(frame.sessionId) : undefined;
   if (session === undefined) {
     connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
     return;
   }
-  if (session.activeGenId !== undefined) {
+  const running = session.activeGenId === undefined ? undefined : ctx.scheduler.get(session.activeGenId);
+  if (running !== undefined && running.outcome === undefined) {
     const message = 'This session is already generating; wait for generation.done or cancel it';
     connection.sendError('session_busy', message, { id: frame.id, genId: session.activeGenId });
     return;
@@ -25,7 +27,7 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
     });
     return;
   }
-  const full = ctx.sessions.checkTurn(session, frame.content.length);
+  const full = await ctx.sessions.checkTurn(session, frame.content.length);
   if (full !== undefined) {
     connection.refuse(full, frame.id);
     return;
@@ -38,23 +40,52 @@ export function sendChat(ctx: ServerContext, connection: Connection, frame: Chat
   }
   const messages = session.promptWith(frame.content);
   const userMessage = messages.at(-1) as ChatMessage;
-  const admission = admitGeneration(ctx, {
-    id: `g_${nanoid(16)}`,
+  const genId = `g_${nanoid(16)}`;
+  const claimed = await ctx.sessions.beginTurn(session, genId, userMessage);
+  if (claimed !== undefined) {
+    const { code, message, activeGenId } = claimed;
+    connection.sendError(
+      code,
+      message,
+      activeGenId === undefined ? { id: frame.id } : { id: frame.id, genId: activeGenId },
+    );
+    return;
+  }
+  const admission = await admitGeneration(ctx, {
+    id: genId,
     sessionId: session.id,
     clientKey,
     messages,
     params: { ...frame.params, maxTokens },
   });
   if (!admission.ok) {
+    await ctx.sessions.abandonTurn(session, genId, refusedOutcome(admission.code, admission.message));
     connection.refuse(admission, frame.id);
     return;
   }
   const { generation } = admission;
-  session.activeGenId = generation.id;
-  // Before the connection's own listener: the history is recorded when the client reads generation.done.
+  // Before the connection's own listener: the store holds each chunk, and the turn, before the
+  // client is sent it (a crash then loses nothing the client saw).
   generation.subscribe((event) => {
-    if (event.kind === 'done') ctx.sessions.addTurn(session, userMessage, generation.contentText());
+    if (event.kind === 'chunk')
+      ctx.sessions.recordChunks(genId, [{ seq: event.seq, text: event.text, channel: event.channel }]);
+    if (event.kind !== 'done') return;
+    ctx.sessions
+      .endTurn(session, genId, userMessage, generation.contentText(), event.outcome)
+      .catch((error: unknown) => {
+        ctx.log.error({ err: error, sessionId: session.id, genId }, 'could not store a finished turn');
+      });
   });
   connection.follow(generation, frame.id);
   ctx.scheduler.pump();
+}
+
+/** The outcome stored for a turn refused before it ran. */
+function refusedOutcome(code: ErrorCode, message: string): GenerationOutcome {
+  return {
+    finish: 'error',
+    usage: { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 },
+    timings: { queuedMs: 0, ttftMs: null, totalMs: 0 },
+    error: { code, message },
+  };
 }

@@ -42,7 +42,7 @@ export async function handleCompletion(
     return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
   }
   // Cheap limits first: the request counts against the key's budget before its body is read or checked.
-  const overBudget = ctx.limiter.admitRequest(clientKey);
+  const overBudget = await ctx.limiter.admitRequest(clientKey);
   if (overBudget !== undefined) return fail(overBudget);
   const body = await readJson(response, ctx.config.maxBodyBytes);
   if ('code' in body) return fail(body);
@@ -50,7 +50,7 @@ export async function handleCompletion(
   if ('code' in parsed) return fail(parsed);
 
   const id = nanoid(16);
-  const admission = admitGeneration(
+  const admission = await admitGeneration(
     ctx,
     {
       id: `g_${id}`,
