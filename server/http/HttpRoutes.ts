@@ -33,7 +33,7 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
   return (request: HttpRequest, response: HttpResponse): void => {
     route(options, request, response).catch((error: unknown) => {
       if (error instanceof StoreUnavailable) {
-        sendRefusal(response, storeRefusal(error));
+        sendRefusal(response, storeRefusal(error), { shape: shapeOf(request.path) });
         return;
       }
       options.log.error({ err: error, path: request.path }, 'HTTP handler failed');
@@ -45,7 +45,7 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
 async function route(options: HttpRoutesOptions, request: HttpRequest, response: HttpResponse): Promise<void> {
   const { method, path } = request;
   const api = API_KINDS[path];
-  const shape = api !== undefined || path === '/v1/models' ? 'openai' : 'plain';
+  const shape = shapeOf(path);
   const refuse = (refusal: Refusal, headers: Record<string, string> = {}) =>
     sendRefusal(response, refusal, { shape, headers });
   const identity = await authenticate(request, options.access, OPEN_HTTP_CLIENT);
@@ -103,6 +103,11 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
 }
 
 const API_KINDS: Readonly<Record<string, ApiKind>> = { '/v1/chat/completions': 'chat', '/v1/completions': 'text' };
+
+/** The OpenAI-compatible paths answer errors in OpenAI's shape; the others in the plain one. */
+function shapeOf(path: string): 'openai' | 'plain' {
+  return API_KINDS[path] !== undefined || path === '/v1/models' ? 'openai' : 'plain';
+}
 
 /** GET /v1/models: the one model this server runs. */
 function listModels({ context }: HttpRoutesOptions, refuse: (refusal: Refusal) => void, response: HttpResponse): void {

@@ -2,7 +2,7 @@ import type Database from 'libsql';
 import { StoreOpenError } from './Store.js';
 
 /** Marks the file as ours (PRAGMA application_id), so another program's database is refused. */
-const APPLICATION_ID = 0x6c6c6d63; // "llmc"
+export const APPLICATION_ID = 0x6c6c6d63; // "llmc"
 
 /**
  * The schema, one entry a version: entry i migrates version i to i + 1. Append, never edit: a
