@@ -6,8 +6,13 @@ export class TcpProxy {
   private readonly server: Server;
   port = 0;
 
-  private constructor(targetPort: number) {
-    this.server = createServer((client) => this.forward(client, targetPort));
+  private constructor(private targetPort: number) {
+    this.server = createServer((client) => this.forward(client, this.targetPort));
+  }
+
+  /** Sends new connections to another port (a restarted server); open ones are left as they are. */
+  retarget(port: number): void {
+    this.targetPort = port;
   }
 
   static async start(targetPort: number): Promise<TcpProxy> {

@@ -1,7 +1,13 @@
 import type { ClientError } from '../../client/ClientError.js';
 import type { ClientGeneration } from '../../client/ClientGeneration.js';
 import { ReconnectingClient } from '../../client/ReconnectingClient.js';
-import type { GenerationDone, HistoryMessage, ServerFrame, Welcome } from '../../protocol/serverFrames.js';
+import type {
+  FinishReason,
+  GenerationDone,
+  HistoryMessage,
+  ServerFrame,
+  Welcome,
+} from '../../protocol/serverFrames.js';
 import { WS_PATH } from '../../protocol/version.js';
 import { ConversationStore, type StoredConversation } from './ConversationStore.js';
 import { describeError } from './describeError.js';
@@ -194,9 +200,8 @@ export class LlmChatElement extends HTMLElement {
     const ttft = running.firstTokenAt === undefined ? undefined : running.firstTokenAt - running.sentAt;
     const seconds = running.firstTokenAt === undefined ? 0 : (now - running.firstTokenAt) / 1000;
     const rate = seconds > 0 ? done.usage.completionTokens / seconds : undefined;
-    if (done.finish === 'cancelled') running.view.note('Stopped.');
-    if (done.finish === 'length') running.view.note('Reached the maximum length.');
     if (done.error !== undefined) running.view.note(describeError({ ...done.error }));
+    else noteFinish(running.view, done.finish);
     const parts = [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
     if (rate !== undefined) parts.push(`${rate.toFixed(0)} tokens/s`);
     this.status(`${parts.join(' · ')} · ${done.usage.completionTokens} tokens`);
@@ -264,7 +269,9 @@ export class LlmChatElement extends HTMLElement {
     const log = this.$('.log');
     log.replaceChildren();
     for (const message of history) {
-      if (message.role !== 'system') new MessageView(log, message.role, message.content);
+      if (message.role === 'system') continue;
+      const view = new MessageView(log, message.role, message.content);
+      if (message.finish !== undefined) noteFinish(view, message.finish);
     }
     log.scrollTop = log.scrollHeight;
   }
@@ -323,4 +330,17 @@ export class LlmChatElement extends HTMLElement {
   private $<T extends HTMLElement = HTMLElement>(selector: string): T {
     return this.root.querySelector(selector) as T;
   }
+}
+
+/** How an answer that did not simply stop ended, said under it (live and in restored history alike). */
+function noteFinish(view: MessageView, finish: FinishReason): void {
+  const notes: Partial<Record<FinishReason, string>> = {
+    cancelled: 'Stopped.',
+    length: 'Reached the maximum length.',
+    timeout: 'Took too long and was stopped.',
+    error: 'Failed.',
+    interrupted: 'Interrupted: the server stopped before this answer finished. Send your message again to go on.',
+  };
+  const note = notes[finish];
+  if (note !== undefined) view.note(note);
 }
