@@ -1,7 +1,11 @@
 import uWS from 'uWebSockets.js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
+import { defaultStorePath } from '../../server/store/openStore.js';
 import { spawnServer } from '../../tooling/serverProcess.js';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
@@ -130,13 +134,17 @@ describe('start-up refusals', () => {
 describe('model resolution', () => {
   it('serves the tiny model committed in models/ from the build `npm start` runs, with no settings', async () => {
     // dist/ is built by `npm test`'s pretest step (npm run build), as by `npm start`'s prestart.
-    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: '' }, [], 'built');
+    // No model and no store setting: the embedded model, and conversations in the user's data directory.
+    const home = mkdtempSync(join(tmpdir(), 'llm-chat-home-'));
+    const spawned = spawnServer([], { MODEL_PATH: '', MODEL: '', STORE: '', HOME: home }, [], 'built');
     const port = await spawned.port();
     await spawned.ready();
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(await ready.json()).toMatchObject({ status: 'ready', model: { modelName: 'stories260K' } });
+    expect(existsSync(defaultStorePath(home))).toBe(true);
     spawned.child.kill('SIGTERM');
     expect((await spawned.exited).code).toBe(0);
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('exits non-zero within seconds, naming MODEL_PATH, when the model file is missing', async () => {
