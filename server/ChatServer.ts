@@ -248,6 +248,8 @@ function serve(
     onSubmit: (generation) => reportGeneration(generation, metrics, log),
   });
   made(scheduler);
+  // Another instance's client asked to stop a generation that runs here.
+  store.onCancelRequest((genId) => scheduler?.cancel(genId));
   return { config, engineInfo: engine.info, sessions, scheduler, limiter, metrics, log };
 }
 

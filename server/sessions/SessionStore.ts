@@ -198,6 +198,11 @@ export class SessionStore {
     return this.store.settleOrphan(genId);
   }
 
+  /** Asks the instance running a generation to cancel it; false when none took the request. */
+  requestCancel(genId: string): Promise<boolean> {
+    return this.store.requestCancel(genId);
+  }
+
   private async refresh(session: Session): Promise<void> {
     const stored = await this.store.loadSession(session.id);
     if (stored === undefined || stored.messages.length === session.messages.length) return;

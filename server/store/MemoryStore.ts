@@ -140,6 +140,13 @@ export class MemoryStore implements Store {
     return this.loadGeneration(genId);
   }
 
+  /** One process: nothing runs elsewhere. */
+  async requestCancel(): Promise<boolean> {
+    return false;
+  }
+
+  onCancelRequest(): void {}
+
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     const now = Date.now();
     for (const [hash, entry] of this.tickets) if (entry.expiresAt <= now) this.tickets.delete(hash);

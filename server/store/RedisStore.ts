@@ -82,6 +82,9 @@ export class RedisStore implements Store {
   private readonly instanceTtlMs: number;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing = false;
+  /** A second connection, in subscriber mode: other instances' requests to cancel what runs here. */
+  private subscriber: Redis | undefined;
+  private cancelHandler: ((genId: string) => void) | undefined;
   /** The last connection error, for unavailableReason(). */
   private lastError: string | undefined;
   /** The last failed command (a write of appendChunks, a timeout), until a command succeeds. */
@@ -157,6 +160,7 @@ export class RedisStore implements Store {
       await store.close();
       throw fail(`refused a write: ${(error as Error).message}`);
     }
+    store.listenForCancels(redis);
     store.heartbeat = setInterval(
       () => {
         store.beat().catch(() => {});
@@ -313,11 +317,23 @@ export class RedisStore implements Store {
     return keyName ?? undefined;
   }
 
+  async requestCancel(genId: string): Promise<boolean> {
+    const instanceId = await this.command(() => this.redis.hget(key('g', genId), 'instanceId'));
+    if (instanceId === null || instanceId === this.instanceId) return false;
+    const receivers = await this.command(() => this.redis.publish(cancelChannel(instanceId), genId));
+    return receivers > 0;
+  }
+
+  onCancelRequest(handler: (genId: string) => void): void {
+    this.cancelHandler = handler;
+  }
+
   /** Stops the heartbeat and quits once the commands already sent are answered. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.heartbeat);
+    this.subscriber?.disconnect();
     if (this.redis.status === 'ready') {
       try {
         await withTimeout(this.redis.quit(), 2000, 'quit timed out');
@@ -411,6 +427,15 @@ export class RedisStore implements Store {
       outcome: fields.outcome === undefined ? undefined : (JSON.parse(fields.outcome) as StoredOutcome),
       lastChunkId: entries.at(-1)?.[0] ?? '',
     };
+  }
+
+  /** Subscribes to this instance's cancel channel (resubscribed by ioredis after a reconnect). */
+  private listenForCancels(redis: Redis): void {
+    const subscriber = redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    subscriber.on('error', () => {});
+    subscriber.on('message', (_channel: string, genId: string) => this.cancelHandler?.(genId));
+    subscriber.subscribe(cancelChannel(this.instanceId)).catch(() => {});
+    this.subscriber = subscriber;
   }
 
   /** Refreshes this instance's liveness key. */
@@ -515,6 +540,11 @@ function publicGeneration({ id, sessionId, ownerKey, chunks, outcome }: RawGener
 }
 
 /** The URL without its password, for logs and errors. */
+/** Where other instances ask this one to cancel a generation it runs. */
+function cancelChannel(instanceId: string): string {
+  return `${KEY_PREFIX}cancel:${instanceId}`;
+}
+
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);

@@ -168,6 +168,13 @@ export class SqliteStore implements Store {
     return this.loadGeneration(genId);
   }
 
+  /** One process: nothing runs elsewhere. */
+  async requestCancel(): Promise<boolean> {
+    return false;
+  }
+
+  onCancelRequest(): void {}
+
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     this.write(() =>
       this.db

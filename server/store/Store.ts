@@ -52,6 +52,14 @@ export interface Store {
    */
   settleOrphan(genId: string): Promise<StoredGeneration | undefined>;
 
+  /**
+   * Asks the instance running `genId` to cancel it (a client connected elsewhere pressed Stop);
+   * false when no other live instance took the request (one process: always false).
+   */
+  requestCancel(genId: string): Promise<boolean>;
+  /** Called with each generation another instance asks this one to cancel. */
+  onCancelRequest(handler: (genId: string) => void): void;
+
   /** Takes from per-key budgets atomically across instances (see Budgets). */
   readonly budgets: Budgets;
 

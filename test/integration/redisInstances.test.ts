@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedis } from '../../tooling/redisServer.js';
 import { EchoEngine } from '../doubles/EchoEngine.js';
-import { chat, nextId, openSession } from '../helpers/conversation.js';
+import { chat, nextId, openSession, startChat } from '../helpers/conversation.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -60,5 +60,53 @@ describe('Redis lost while running', () => {
     const after = await openSession(client);
     expect((await chat(client, after.sessionId, 'five six')).text).toBe('five six');
     await client.close();
+  });
+});
+
+describe('two instances on one Redis (in process, on the echo engine double)', () => {
+  let redis: RedisServer;
+  let first: Awaited<ReturnType<typeof startTestServer>>;
+  let second: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    redis = await startRedis();
+    const engine = () => new EchoEngine({ tokenDelayMs: 5, answerTokens: 2000 });
+    first = await startTestServer({ store: redis.url }, { engine: engine() });
+    second = await startTestServer({ store: redis.url }, { engine: engine() });
+  });
+  afterAll(async () => {
+    await first?.stop();
+    await second?.stop();
+    await redis?.stop();
+  });
+
+  it('follows, from one instance, a generation running on the other, and stops it there', async () => {
+    const owner = await TestClient.connect(first.wsUrl);
+    const opened = await openSession(owner);
+    const genId = await startChat(owner, opened.sessionId, 'tick tock ', { maxTokens: 2000 });
+    await owner.next('token', (f) => f.genId === genId && f.seq >= 5);
+
+    const elsewhere = await TestClient.connect(second.wsUrl);
+    elsewhere.send({ type: 'session.open', id: 'there', sessionId: opened.sessionId, resumeToken: opened.resumeToken });
+    await elsewhere.next('session.opened', (f) => f.id === 'there');
+    elsewhere.send({ type: 'generation.resume', id: 'follow', genId, afterSeq: 0 });
+    await elsewhere.next('token', (f) => f.genId === genId && f.seq >= 20);
+    // The session is busy on every instance while it runs.
+    elsewhere.send({ type: 'chat.send', id: 'busy', sessionId: opened.sessionId, content: 'hi' });
+    expect(await elsewhere.next('error', (f) => f.id === 'busy')).toMatchObject({ code: 'session_busy', genId });
+
+    elsewhere.send({ type: 'generation.cancel', id: 'stop', genId });
+    const ack = await elsewhere.next('cancel.ack', (f) => f.id === 'stop');
+    expect(ack.status).toBe('cancelled');
+    const ownerDone = await owner.next('generation.done', (f) => f.genId === genId);
+    expect(ownerDone.finish).toBe('cancelled');
+    expect(ack.completionTokens).toBe(ownerDone.usage.completionTokens);
+    const followed = await elsewhere.next('generation.done', (f) => f.genId === genId);
+    expect(followed.finish).toBe('cancelled');
+    // What the follower got is exactly what the owner got, each seq once.
+    const seqs = (client: TestClient) =>
+      client.frames.flatMap((f) => (f.type === 'token' && f.genId === genId ? [f.seq] : []));
+    expect(new Set(seqs(elsewhere)).size).toBe(seqs(elsewhere).length);
+    expect(seqs(elsewhere).at(-1)).toBe(ownerDone.usage.completionTokens);
+    await Promise.all([owner.close(), elsewhere.close()]);
   });
 });
