@@ -8,7 +8,7 @@ export const APPLICATION_ID = 0x6c6c6d63; // "llmc"
  * The schema, one entry a version: entry i migrates version i to i + 1. Append, never edit: a
  * file is migrated forward from whatever version it holds, in one transaction.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE sessions (
      id TEXT PRIMARY KEY,
      owner TEXT NOT NULL,
@@ -48,10 +48,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE tickets (hash TEXT PRIMARY KEY, key_name TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the file's schema to SCHEMA_VERSION, refusing a file that is not ours or is newer. */
-export function migrate(db: Database.Database, path: string): void {
+/** Brings the file's schema to the last of `migrations` (the real ones but in tests), refusing a file that is not ours or is newer. */
+export function migrate(db: Database.Database, path: string, migrations: readonly string[] = MIGRATIONS): void {
   const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[name]);
   const applicationId = pragma('application_id');
   const version = pragma('user_version');
@@ -59,16 +58,17 @@ export function migrate(db: Database.Database, path: string): void {
   if (applicationId !== APPLICATION_ID && !(applicationId === 0 && isEmpty)) {
     throw new StoreOpenError(`Cannot open the store ${path}: it is an SQLite database of another program`);
   }
-  if (version > SCHEMA_VERSION) {
+  const latest = migrations.length;
+  if (version > latest) {
     throw new StoreOpenError(
       `Cannot open the store ${path}: it was written by a newer version of this server (schema ${version}, ` +
-        `this one knows up to ${SCHEMA_VERSION}); upgrade the server, or point --store elsewhere`,
+        `this one knows up to ${latest}); upgrade the server, or point --store elsewhere`,
     );
   }
-  if (version === SCHEMA_VERSION) return;
+  if (version === latest) return;
   db.transaction(() => {
-    for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
+    for (const migration of migrations.slice(version)) db.exec(migration);
     db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec(`PRAGMA user_version = ${latest}`);
   })();
 }
