@@ -13,6 +13,8 @@ export type RedisServer = {
   /** `redis://127.0.0.1:<port>/0` */
   url: string;
   port: number;
+  /** The running redis-server's process id (for its memory and CPU). */
+  pid(): number;
   /** Stops it (SIGTERM, then SIGKILL after 2 s) and removes its directory. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL, as a crash would (the directory is left for stop() to remove). */
@@ -128,6 +130,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,
+    pid: () => child?.pid ?? 0,
     output: () => [...output],
     kill: () => {
       child?.kill('SIGKILL');

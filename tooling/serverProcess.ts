@@ -80,13 +80,14 @@ export function processUsage(pid: number): { rssMb: number; cpuMs: number } {
 }
 
 /** The server as a child process, ready, with its URLs; stop() ends it. */
-export async function startServerProcess(args: string[]) {
-  const server = spawnServer(args);
+export async function startServerProcess(args: string[], env: Record<string, string> = {}) {
+  const server = spawnServer(args, env);
   const port = await server.port();
   await server.ready();
   const pid = server.child.pid as number;
   return {
     pid,
+    port,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     httpUrl: `http://127.0.0.1:${port}`,
     stop: async () => {
