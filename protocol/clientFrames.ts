@@ -20,6 +20,11 @@ export const GenerationParams = z.strictObject({
   seed: z.number().int().min(0).max(4_294_967_295).optional(),
   stop: z.array(z.string().min(1).max(64)).max(8).optional(),
   reasoning: ReasoningLevel.optional(),
+  /**
+   * Which model answers, by its name in `GET /v1/models`; defaults to `welcome.model`. Only a
+   * server in front of upstream engines serves more than one; an unknown name gets `not_found`.
+   */
+  model: z.string().min(1).max(256).optional(),
 });
 
 export const SessionOpen = z.object({

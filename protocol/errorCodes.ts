@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'shutting_down',
   'not_ready',
   'store_unavailable',
+  'upstream_error',
   'internal',
 ] as const;
 
@@ -48,5 +49,6 @@ export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   shutting_down: true,
   not_ready: true,
   store_unavailable: true,
+  upstream_error: true,
   internal: true,
 };

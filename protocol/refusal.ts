@@ -27,6 +27,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   shutting_down: 503,
   not_ready: 503,
   store_unavailable: 503,
+  upstream_error: 502,
   internal: 500,
 };
 

@@ -7,6 +7,7 @@ import { type Config, type ConfigInput, parseConfig } from './config.js';
 import type { Engine } from './engine/Engine.js';
 import { LlamaEngine } from './engine/LlamaEngine.js';
 import { locateModel } from './engine/locateModel.js';
+import { UpstreamPool } from './engine/upstream/UpstreamPool.js';
 import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
 import { RateLimiter } from './limits/RateLimiter.js';
@@ -126,7 +127,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const ownStore = options.store === undefined;
   let engine = options.engine;
   const start = async (wiring: Omit<Wiring, 'log' | 'scheduler'>) => {
-    engine ??= await loadEngine(config);
+    engine ??= await loadEngine(config, log);
     context = serve(config, engine, { ...wiring, log, scheduler: (made) => (scheduler = made) });
     wiring.gateway.setReady(context);
     if (state === 'loading') state = 'ready';
@@ -191,7 +192,21 @@ function defaultTransport(config: Config): TransportFactory {
     config.transport === 'ws' ? new WsTransport(options, sockets, http) : new UwsTransport(options, sockets, http);
 }
 
-async function loadEngine(config: Config): Promise<Engine> {
+async function loadEngine(config: Config, log: Logger): Promise<Engine> {
+  if (config.upstream.length > 0) {
+    const upstreams = config.upstream.map((setting) => setting.url);
+    const unused =
+      '--model, --model-path, --max-concurrent, --gpu, --threads and --context-size (unless an upstream does not say) do not apply';
+    log.info({ upstreams }, `upstream engines: no local model is loaded; ${unused}`);
+    return UpstreamPool.connect({
+      upstreams: config.upstream,
+      healthIntervalMs: config.upstreamHealthIntervalMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      startTimeoutMs: config.upstreamStartTimeoutMs,
+      contextSize: config.contextSize,
+      log,
+    });
+  }
   return LlamaEngine.load({
     modelPath: await locateModel(config),
     gpu: config.gpu,
@@ -250,7 +265,8 @@ function serve(
   made(scheduler);
   // Another instance's client asked to stop a generation that runs here.
   store.onCancelRequest((genId) => scheduler?.cancel(genId));
-  return { config, engineInfo: engine.info, sessions, scheduler, limiter, metrics, log };
+  const models = () => engine.models?.() ?? [engine.info.modelName];
+  return { config, engineInfo: engine.info, models, sessions, scheduler, limiter, metrics, log };
 }
 
 /** A promise whose work starts only when begin() is first called. */

@@ -1,3 +1,4 @@
+import type { Refusal } from '../protocol/index.js';
 import type { Config } from './config.js';
 import type { EngineInfo } from './engine/Engine.js';
 import type { RateLimiter } from './limits/RateLimiter.js';
@@ -10,6 +11,8 @@ import type { SessionStore } from './sessions/SessionStore.js';
 export type ServerContext = {
   config: Config;
   engineInfo: EngineInfo;
+  /** The models a request may name, the default (`engineInfo.modelName`) first. */
+  models: () => readonly string[];
   sessions: SessionStore;
   scheduler: Scheduler;
   limiter: RateLimiter;
@@ -23,4 +26,16 @@ export type ServerContext = {
  */
 export function maxTokensAllowed(ctx: Pick<ServerContext, 'config' | 'engineInfo'>): number {
   return Math.min(ctx.config.maxTokens, ctx.engineInfo.contextSize);
+}
+
+/** Refuses a request that names a model the engine does not serve, naming the ones it does. */
+export function unknownModel(ctx: Pick<ServerContext, 'models'>, model: string | undefined): Refusal | undefined {
+  if (model === undefined) return undefined;
+  const models = ctx.models();
+  if (models.includes(model)) return undefined;
+  const available = models.map((name) => `"${name}"`).join(', ');
+  return {
+    code: 'not_found',
+    message: `The model "${model.slice(0, 100)}" does not exist; available: ${available} (GET /v1/models)`,
+  };
 }

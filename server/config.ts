@@ -2,6 +2,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FlagError, kebabCase, parseFlags } from './cli/parseFlags.js';
+import { parseUpstreamSettings, type UpstreamSetting } from './engine/upstream/parseUpstreamSettings.js';
 import { PACKAGE_ROOT } from './packageRoot.js';
 import { QUEUE_POLICY_NAMES } from './scheduler/policies/resolveQueuePolicy.js';
 
@@ -26,6 +27,29 @@ const ConfigFields = z.object({
    * the 1.2 MB model committed in models/.
    */
   model: z.string().default(EMBEDDED_MODEL_PATH),
+  /**
+   * OpenAI-compatible inference servers (vLLM, llama-server, this server) that run the
+   * generations instead of a local model: comma-separated base URLs, each with optional settings
+   * in its fragment, `http://gpu-1:8000/v1#slots=16&apiKeyEnv=GPU_KEY`. With any, `model` and
+   * `modelPath` are ignored. Defaults to none (the local model).
+   */
+  upstream: z
+    .union([z.string(), z.array(z.union([z.string(), z.object({ url: z.string() }).loose()]))])
+    .default([])
+    .transform((value, ctx) => {
+      const parsed = parseUpstreamEntries(value);
+      if ('errors' in parsed) for (const message of parsed.errors) ctx.addIssue({ code: 'custom', message });
+      return 'settings' in parsed ? parsed.settings : [];
+    }),
+  /** How often each upstream is checked (`GET <url>/models`); a failing one is left out until a check passes. Defaults to `2000`. */
+  upstreamHealthIntervalMs: z.coerce.number().int().min(50).default(2000),
+  /**
+   * An upstream's answer that sends nothing for this long fails: it is retried on another
+   * upstream before its first token, and ends with `upstream_error` after it. Defaults to `30000`.
+   */
+  upstreamIdleTimeoutMs: z.coerce.number().int().min(50).default(30_000),
+  /** How long the start waits for a first upstream to list a model before it fails (exit 1). Defaults to `60000`. */
+  upstreamStartTimeoutMs: z.coerce.number().int().min(0).default(60_000),
   /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */
   modelCacheDir: z.string().default(join(homedir(), '.cache', 'llm-chat-server', 'models')),
   /**
@@ -198,20 +222,56 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   } catch (error) {
     throw error instanceof FlagError ? new ConfigError(error.message) : error;
   }
-  return parseConfig(raw);
+  return parseConfig(raw, env);
 }
 
-/** Checks settings given in code (createChatServer) or read from flags and variables; ConfigError names each bad one. */
-export function parseConfig(input: ConfigInput): Config {
+/**
+ * Checks settings given in code (createChatServer) or read from flags and variables; ConfigError
+ * names each bad one. `env` holds the variables that upstream API keys are read from.
+ */
+export function parseConfig(input: ConfigInput, env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0]);
-      return `  --${kebabCase(key)} (${toEnvName(key)}): ${issue.message}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  if (!parsed.success) throw configError(parsed.error.issues);
+  const missing = parsed.data.upstream.filter(
+    (setting) => setting.apiKey === undefined && setting.apiKeyEnv !== undefined && !env[setting.apiKeyEnv],
+  );
+  if (missing.length > 0) {
+    const issues = missing.map((setting) => ({
+      path: ['upstream'],
+      message: `${setting.url}: the variable ${setting.apiKeyEnv} named by apiKeyEnv is not set`,
+    }));
+    throw configError(issues);
+  }
+  for (const setting of parsed.data.upstream) {
+    if (setting.apiKey === undefined && setting.apiKeyEnv !== undefined) setting.apiKey = env[setting.apiKeyEnv];
   }
   return parsed.data;
+}
+
+function configError(issues: ReadonlyArray<{ path: readonly PropertyKey[]; message: string }>): ConfigError {
+  const lines = issues.map((issue) => {
+    const key = String(issue.path[0]);
+    return `  --${kebabCase(key)} (${toEnvName(key)}): ${issue.message}`;
+  });
+  return new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** Upstreams as flags and variables give them (a comma-separated string), or as code does (strings or settings). */
+function parseUpstreamEntries(
+  value: string | ReadonlyArray<string | { url: string }>,
+): { settings: UpstreamSetting[] } | { errors: string[] } {
+  const settings: UpstreamSetting[] = [];
+  const errors: string[] = [];
+  for (const entry of typeof value === 'string' ? [value] : value) {
+    const parsed = parseUpstreamSettings(typeof entry === 'string' ? entry : entry.url);
+    if ('errors' in parsed) errors.push(...parsed.errors);
+    // A setting given as an object (or parsed before) keeps its other fields; its URL's fragment wins.
+    else if (typeof entry === 'string') settings.push(...parsed.settings);
+    else settings.push(...parsed.settings.map((setting) => ({ ...(entry as UpstreamSetting), ...setting })));
+  }
+  const urls = settings.map((setting) => setting.url);
+  for (const [index, url] of urls.entries()) if (urls.indexOf(url) !== index) errors.push(`${url} is named twice`);
+  return errors.length > 0 ? { errors } : { settings };
 }
 
 const KEY_SETTINGS = new Set(['apiKeys', 'apiKeysFile']);

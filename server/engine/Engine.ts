@@ -1,4 +1,4 @@
-import type { Channel, ReasoningLevel } from '../../protocol/index.js';
+import type { Channel, ErrorCode, ReasoningLevel } from '../../protocol/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 export type ChatMessage = { role: ChatRole; content: string };
@@ -13,6 +13,8 @@ export type SamplingParams = {
   seed?: number;
   stop?: string[];
   reasoning?: ReasoningLevel;
+  /** One of the engine's `models()`; undefined runs its default (`info.modelName`). */
+  model?: string;
 };
 
 export type EngineChunk = { text: string; channel: Channel; tokens: number };
@@ -28,6 +30,11 @@ export type EngineRequest = {
   params: SamplingParams;
   signal: AbortSignal;
   onChunk: (chunk: EngineChunk) => void;
+  /**
+   * Whose conversation this is (the session id): an engine with several backends sends it back
+   * where its prompt cache is warm.
+   */
+  affinityKey?: string;
 };
 
 export type EngineStop = 'stop' | 'length' | 'aborted';
@@ -45,7 +52,7 @@ export type EngineInfo = {
   sequences: number;
   /** True when the chat format takes a reasoning level (gpt-oss's Harmony). */
   reasoning: boolean;
-  /** 'metal' | 'cuda' | 'vulkan' | 'cpu' */
+  /** 'metal' | 'cuda' | 'vulkan' | 'cpu', or 'upstream' for a pool of inference servers */
   backend: string;
   threads: number;
 };
@@ -54,7 +61,20 @@ export type EngineInfo = {
 export interface Engine {
   readonly info: EngineInfo;
   generate(request: EngineRequest): Promise<EngineResult>;
+  /** The models it serves, its default first; without it, only `info.modelName`. */
+  models?(): readonly string[];
   dispose(): Promise<void>;
+}
+
+/** A failure the engine can name with a protocol code (the generation ends with finish 'error' and it). */
+export class EngineError extends Error {
+  override name = 'EngineError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The prompt does not fit the context even after dropping old turns. */

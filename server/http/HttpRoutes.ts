@@ -109,15 +109,15 @@ function shapeOf(path: string): 'openai' | 'plain' {
   return API_KINDS[path] !== undefined || path === '/v1/models' ? 'openai' : 'plain';
 }
 
-/** GET /v1/models: the one model this server runs. */
+/** GET /v1/models: the model this server runs, or every model its upstream engines serve (the default first). */
 function listModels({ context }: HttpRoutesOptions, refuse: (refusal: Refusal) => void, response: HttpResponse): void {
-  const info = context()?.engineInfo;
-  if (info === undefined) {
+  const ctx = context();
+  if (ctx === undefined) {
     refuse({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
     return;
   }
-  const model = { id: info.modelName, object: 'model', created: STARTED_AT, owned_by: 'llm-chat-server' };
-  sendJson(response, { object: 'list', data: [model] });
+  const data = ctx.models().map((id) => ({ id, object: 'model', created: STARTED_AT, owned_by: 'llm-chat-server' }));
+  sendJson(response, { object: 'list', data });
 }
 
 const STARTED_AT = Math.floor(Date.now() / 1000);

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ErrorCode, FinishReason } from '../../protocol/index.js';
-import { ContextOverflowError, type Engine, type EngineResult } from '../engine/Engine.js';
+import { ContextOverflowError, type Engine, EngineError, type EngineResult } from '../engine/Engine.js';
 import { Generation, type GenerationInput, type StopCause } from './Generation.js';
 import type { QueuePolicy } from './policies/QueuePolicy.js';
 import { SlotTable } from './SlotTable.js';
@@ -142,6 +142,7 @@ export class Scheduler {
         messages: generation.messages,
         params: generation.params,
         signal: generation.abortController.signal,
+        affinityKey: generation.sessionId,
         onChunk: (chunk) => generation.addChunk(chunk.text, chunk.channel, chunk.tokens),
       });
       this.conclude(generation, result);
@@ -184,7 +185,12 @@ export class Scheduler {
   }
 
   private concludeWithError(generation: Generation, error: unknown): void {
-    const code: ErrorCode = error instanceof ContextOverflowError ? 'context_overflow' : 'model_error';
+    const code: ErrorCode =
+      error instanceof EngineError
+        ? error.code
+        : error instanceof ContextOverflowError
+          ? 'context_overflow'
+          : 'model_error';
     const message = error instanceof Error ? error.message : String(error);
     this.conclude(generation, { stop: 'stop', promptTokens: 0, cachedPromptTokens: 0 }, { code, message });
   }

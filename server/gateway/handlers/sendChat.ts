@@ -2,7 +2,7 @@ import { nanoid } from 'nanoid';
 import type { ChatSend, ErrorCode } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
 import type { ChatMessage } from '../../engine/Engine.js';
-import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
+import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { GenerationOutcome } from '../../scheduler/Generation.js';
 import type { Connection } from '../Connection.js';
 
@@ -36,6 +36,11 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
   if (maxTokens > maxTokensAllowed(ctx)) {
     const message = `params.maxTokens may be at most ${maxTokensAllowed(ctx)} (--max-tokens, and the context size)`;
     connection.sendError('bad_frame', message, { id: frame.id });
+    return;
+  }
+  const noSuchModel = unknownModel(ctx, frame.params?.model);
+  if (noSuchModel !== undefined) {
+    connection.refuse(noSuchModel, frame.id);
     return;
   }
   const messages = session.promptWith(frame.content);

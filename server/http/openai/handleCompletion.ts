@@ -3,7 +3,7 @@ import type { ErrorCode, Refusal } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
 import type { Identity } from '../../auth/Identity.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
-import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
+import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
 import { type HttpResponse, PayloadTooLargeError, RequestTimeoutError } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
@@ -20,7 +20,14 @@ import { ChatCompletionRequest, CompletionRequest, countItems } from './requestS
 
 export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
 
-type Parsed = { messages: ChatMessage[]; params: SamplingParams; stream: boolean; includeUsage: boolean };
+type Parsed = {
+  messages: ChatMessage[];
+  params: SamplingParams;
+  stream: boolean;
+  includeUsage: boolean;
+  /** OpenAI's `prompt_cache_key`: requests that share it go back to the sequence that holds their cache. */
+  cacheKey: string | undefined;
+};
 
 /**
  * POST /v1/chat/completions ('chat') and /v1/completions ('text'), on the same scheduler, keys and
@@ -54,7 +61,8 @@ export async function handleCompletion(
     ctx,
     {
       id: `g_${id}`,
-      sessionId: `http_${id}`,
+      // The scheduler keeps a session on its sequence: one client's requests with one cache key are one conversation.
+      sessionId: parsed.cacheKey === undefined ? `http_${id}` : `http_${clientKey}_${parsed.cacheKey}`,
       clientKey,
       format: kind,
       replayable: false,
@@ -69,7 +77,7 @@ export async function handleCompletion(
   const head: ResponseHead = {
     id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`,
     created: Math.floor(Date.now() / 1000),
-    model: ctx.engineInfo.modelName,
+    model: parsed.params.model ?? ctx.engineInfo.modelName,
     kind,
   };
   if (parsed.stream) {
@@ -171,12 +179,8 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
     return { code: 'bad_frame', message };
   }
   const body = result.data;
-  if (body.model !== undefined && body.model !== ctx.engineInfo.modelName) {
-    return {
-      code: 'not_found',
-      message: `The model "${body.model.slice(0, 100)}" does not exist; see GET /v1/models`,
-    };
-  }
+  const noSuchModel = unknownModel(ctx, body.model);
+  if (noSuchModel !== undefined) return noSuchModel;
   const messages: ChatMessage[] =
     'messages' in body
       ? body.messages.map((m) => ({
@@ -200,9 +204,18 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
     maxTokens,
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
     ...(body.top_p == null ? {} : { topP: body.top_p }),
+    ...(body.top_k == null ? {} : { topK: body.top_k }),
+    ...(body.min_p == null ? {} : { minP: body.min_p }),
     ...(body.seed == null ? {} : { seed: body.seed }),
     ...(stop === undefined ? {} : { stop }),
+    ...(body.model === undefined ? {} : { model: body.model }),
     ...('reasoning_effort' in body && body.reasoning_effort != null ? { reasoning: body.reasoning_effort } : {}),
   };
-  return { messages, params, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+  return {
+    messages,
+    params,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+    cacheKey: body.prompt_cache_key ?? undefined,
+  };
 }

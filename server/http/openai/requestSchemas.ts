@@ -7,11 +7,15 @@ const sampling = {
   max_completion_tokens: z.number().int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
+  top_k: z.number().int().min(0).max(1000).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
   seed: z.number().int().min(0).max(4_294_967_295).nullish(),
   stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(8)]).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   n: z.literal(1).nullish(),
+  /** Requests with the same key are kept on the same sequence, whose KV cache holds their common start. */
+  prompt_cache_key: z.string().min(1).max(64).nullish(),
 };
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });

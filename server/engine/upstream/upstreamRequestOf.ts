@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import type { EngineRequest } from '../Engine.js';
+
+/**
+ * What an upstream turned out to be when it was probed: it decides the extras it is sent
+ * (llama-server's `cache_prompt`; this server's `prompt_cache_key`, which keeps a conversation on
+ * its warm sequence) and how its load is read.
+ */
+export type UpstreamKind = 'llm-chat-server' | 'llama-server' | 'openai';
+
+export type UpstreamRequest = { path: '/chat/completions' | '/completions'; body: Record<string, unknown> };
+
+/** The streaming request for one generation: chat messages, or a plain prompt to continue. */
+export function upstreamRequestOf(request: EngineRequest, model: string, kind: UpstreamKind): UpstreamRequest {
+  const { params } = request;
+  const body: Record<string, unknown> = {
+    model,
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: params.maxTokens,
+    ...defined({
+      temperature: params.temperature,
+      top_p: params.topP,
+      top_k: params.topK,
+      min_p: params.minP,
+      seed: params.seed,
+      stop: params.stop,
+    }),
+  };
+  if (kind === 'llama-server') body.cache_prompt = true;
+  if (kind === 'llm-chat-server' && request.affinityKey !== undefined) {
+    // A digest: the session id means nothing upstream, and is not handed out.
+    body.prompt_cache_key = createHash('sha256').update(request.affinityKey).digest('base64url').slice(0, 22);
+  }
+  if (request.format === 'text') {
+    return { path: '/completions', body: { ...body, prompt: request.messages.map((m) => m.content).join('') } };
+  }
+  const messages = request.messages.map(({ role, content }) => ({ role, content }));
+  return { path: '/chat/completions', body: { ...body, messages, ...defined({ reasoning_effort: params.reasoning }) } };
+}
+
+function defined(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
