@@ -6,16 +6,26 @@ import { SchedulerRefusal } from './scheduler/Scheduler.js';
 
 export type Admission = { ok: true; generation: Generation } | ({ ok: false } & Refusal);
 
+export type AdmitOptions = {
+  /** The request was counted on arrival (HTTP), so only its tokens are taken now. */
+  requestCounted?: boolean;
+  /**
+   * Puts the caller's listeners on, in the same turn as the generation is queued: another
+   * request's pump() may start it as soon as this function yields, and no frame may go unheard.
+   */
+  attach: (generation: Generation) => void;
+};
+
 /**
  * The one door to the scheduler, for WebSocket and HTTP alike: checks the client's rate limits
- * (the request itself, unless the caller counted it on arrival),
- * reserves its tokens, queues the generation, and settles the reservation with the real usage
- * when it ends. The caller still calls `scheduler.pump()` once its own listeners are on.
+ * (the request itself, unless the caller counted it on arrival), reserves its tokens, queues the
+ * generation with the caller's listeners on, and settles the reservation with the real usage
+ * when it ends. The caller still calls `scheduler.pump()`.
  */
 export async function admitGeneration(
   ctx: ServerContext,
   input: GenerationInput,
-  { requestCounted = false } = {},
+  { requestCounted = false, attach }: AdmitOptions,
 ): Promise<Admission> {
   const { clientKey } = input;
   const reservedTokens = estimateTokens(input.messages) + input.params.maxTokens;
@@ -43,6 +53,7 @@ export async function admitGeneration(
     const { promptTokens, completionTokens } = event.outcome.usage;
     void settle(promptTokens + completionTokens);
   });
+  attach(generation);
   return { ok: true, generation };
 }
 

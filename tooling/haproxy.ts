@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './freePort.js';
 
 /** Debian's haproxy (apt `haproxy`); HAPROXY overrides it. */
 export const HAPROXY = process.env.HAPROXY ?? '/usr/sbin/haproxy';
@@ -91,9 +92,12 @@ export function haproxyConfig(options: HaproxyOptions, port: number, statsSocket
     '  timeout client-fin 5s',
     // WebSockets: longer than the server's idle timeout (it pings), so the server decides.
     '  timeout tunnel 1h',
-    // A backend that refuses the connection (killed, not yet seen down) is skipped for another.
+    // A backend that refuses the connection (killed, not yet seen down), closes it without an
+    // answer, or answers 503 (loading, shutting down, store away: nothing started) is skipped
+    // for another, as in docs/deploy/haproxy.cfg.
     '  retries 2',
     '  option redispatch 1',
+    '  retry-on conn-failure empty-response 503',
     '',
     'frontend chat',
     `  bind 127.0.0.1:${port}`,
@@ -264,17 +268,6 @@ function adminCommand(socketPath: string, command: string): Promise<string> {
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether something on 127.0.0.1:`port` accepts a TCP connection. */
 function accepts(port: number): Promise<boolean> {

@@ -138,8 +138,8 @@ export class SessionStore {
 
   /**
    * Claims the session for a new turn (in the store, so that no other instance starts one at the
-   * same time) and records the user's message with the generation. A turn left running by a dead
-   * instance is settled first.
+   * same time), records the user's message with the generation, and brings this copy up to date
+   * with the store. A turn left running by a dead instance is settled first.
    */
   async beginTurn(
     session: Session,
@@ -163,6 +163,8 @@ export class SessionStore {
     }
     if (begun.ok) {
       session.activeGenId = genId;
+      // Another instance may have added turns since this copy was read: the prompt is built from the store's.
+      await this.refresh(session);
       return undefined;
     }
     if (begun.reason === 'not_found') {

@@ -48,7 +48,6 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE tickets (hash TEXT PRIMARY KEY, key_name TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
 ];
 
-
 /** Brings the file's schema to the last of `migrations` (the real ones but in tests), refusing a file that is not ours or is newer. */
 export function migrate(db: Database.Database, path: string, migrations: readonly string[] = MIGRATIONS): void {
   const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[name]);

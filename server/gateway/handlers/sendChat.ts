@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import type { ChatSend, ErrorCode } from '../../../protocol/index.js';
+import type { ChatSend, ErrorCode, Refusal } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
 import type { ChatMessage } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
@@ -27,11 +27,6 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
     });
     return;
   }
-  const full = await ctx.sessions.checkTurn(session, frame.content.length);
-  if (full !== undefined) {
-    connection.refuse(full, frame.id);
-    return;
-  }
   const maxTokens = frame.params?.maxTokens ?? Math.min(config.defaultMaxTokens, maxTokensAllowed(ctx));
   if (maxTokens > maxTokensAllowed(ctx)) {
     const message = `params.maxTokens may be at most ${maxTokensAllowed(ctx)} (--max-tokens, and the context size)`;
@@ -43,9 +38,9 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
     connection.refuse(noSuchModel, frame.id);
     return;
   }
-  const messages = session.promptWith(frame.content);
-  const userMessage = messages.at(-1) as ChatMessage;
+  const userMessage: ChatMessage = { role: 'user', content: frame.content };
   const genId = `g_${nanoid(16)}`;
+  // Claimed first: from here no other instance adds a turn, and the history is the store's.
   const claimed = await ctx.sessions.beginTurn(session, genId, userMessage);
   if (claimed !== undefined) {
     const { code, message, activeGenId } = claimed;
@@ -56,32 +51,41 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
     );
     return;
   }
-  const admission = await admitGeneration(ctx, {
-    id: genId,
-    sessionId: session.id,
-    clientKey,
-    messages,
-    params: { ...frame.params, maxTokens },
-  });
-  if (!admission.ok) {
-    await ctx.sessions.abandonTurn(session, genId, refusedOutcome(admission.code, admission.message));
-    connection.refuse(admission, frame.id);
-    return;
-  }
-  const { generation } = admission;
-  // Before the connection's own listener: the store holds each chunk, and the turn, before the
-  // client is sent it (a crash then loses nothing the client saw).
-  generation.subscribe((event) => {
-    if (event.kind === 'chunk')
-      ctx.sessions.recordChunks(genId, [{ seq: event.seq, text: event.text, channel: event.channel }]);
-    if (event.kind !== 'done') return;
-    ctx.sessions
-      .endTurn(session, genId, userMessage, generation.contentText(), event.outcome)
-      .catch((error: unknown) => {
-        ctx.log.error({ err: error, sessionId: session.id, genId }, 'could not store a finished turn');
-      });
-  });
-  connection.follow(generation, frame.id);
+  const refuse = async (refusal: Refusal) => {
+    await ctx.sessions.abandonTurn(session, genId, refusedOutcome(refusal.code, refusal.message));
+    connection.refuse(refusal, frame.id);
+  };
+  const full = await ctx.sessions.checkTurn(session, frame.content.length);
+  if (full !== undefined) return refuse(full);
+  const admission = await admitGeneration(
+    ctx,
+    {
+      id: genId,
+      sessionId: session.id,
+      clientKey,
+      messages: [...session.messages, userMessage],
+      params: { ...frame.params, maxTokens },
+    },
+    {
+      attach: (generation) => {
+        // Before the connection's own listener: the store holds each chunk, and the turn, before
+        // the client is sent it (a crash then loses nothing the client saw).
+        generation.subscribe((event) => {
+          if (event.kind === 'chunk') {
+            ctx.sessions.recordChunks(genId, [{ seq: event.seq, text: event.text, channel: event.channel }]);
+          }
+          if (event.kind !== 'done') return;
+          ctx.sessions
+            .endTurn(session, genId, userMessage, generation.contentText(), event.outcome)
+            .catch((error: unknown) => {
+              ctx.log.error({ err: error, sessionId: session.id, genId }, 'could not store a finished turn');
+            });
+        });
+        connection.follow(generation, frame.id);
+      },
+    },
+  );
+  if (!admission.ok) return refuse(admission);
   ctx.scheduler.pump();
 }
 

@@ -57,6 +57,12 @@ export async function handleCompletion(
   if ('code' in parsed) return fail(parsed);
 
   const id = nanoid(16);
+  const head: ResponseHead = {
+    id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`,
+    created: Math.floor(Date.now() / 1000),
+    model: parsed.params.model ?? ctx.engineInfo.modelName,
+    kind,
+  };
   const admission = await admitGeneration(
     ctx,
     {
@@ -69,25 +75,22 @@ export async function handleCompletion(
       messages: parsed.messages,
       params: parsed.params,
     },
-    { requestCounted: true },
+    {
+      requestCounted: true,
+      attach: (generation) => {
+        response.onAborted(() => ctx.scheduler.cancel(generation.id));
+        if (parsed.stream) {
+          streamAnswer(generation, head, parsed.includeUsage, response, () => {
+            // A reader this slow would make the server hold the whole answer: stop, as on the WebSocket path.
+            if (response.backlogBytes <= ctx.config.maxBackpressureBytes) return;
+            ctx.scheduler.cancel(generation.id);
+            response.end();
+          });
+        } else sendAnswer(generation, head, response);
+      },
+    },
   );
   if (!admission.ok) return fail({ retryAfterMs: 1000, ...admission });
-  const { generation } = admission;
-  response.onAborted(() => ctx.scheduler.cancel(generation.id));
-  const head: ResponseHead = {
-    id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`,
-    created: Math.floor(Date.now() / 1000),
-    model: parsed.params.model ?? ctx.engineInfo.modelName,
-    kind,
-  };
-  if (parsed.stream) {
-    streamAnswer(generation, head, parsed.includeUsage, response, () => {
-      // A reader this slow would make the server hold the whole answer: stop, as on the WebSocket path.
-      if (response.backlogBytes <= ctx.config.maxBackpressureBytes) return;
-      ctx.scheduler.cancel(generation.id);
-      response.end();
-    });
-  } else sendAnswer(generation, head, response);
   ctx.scheduler.pump();
 }
 
