@@ -3,13 +3,21 @@ import { percentilesOf, type RunSummary, summarize } from '../tooling/latency.js
 import { spawnServer } from '../tooling/serverProcess.js';
 import { MODEL_PATH } from '../tooling/testModel.js';
 import { measureAffinity } from './affinity.js';
+import { benchFlags } from './benchFlags.js';
 import { runRawEngine } from './rawEngine.js';
 import { measureCancelAcks, runServerClients } from './serverClients.js';
+import { measureStoreCost, printStoreCost, STORE_COST_DEFAULTS } from './storeCost.js';
 
 const STREAMS = [1, 8, 16];
 const REPEATS = 5;
 const WORKLOAD = { prompt: 'Once upon a time', maxTokens: 128, seed: 42 };
 const threads = Math.max(1, availableParallelism() - 1);
+/** `--only store` runs the store-cost section alone; its own flags (`--rounds`, …) pass through. */
+const { only, ...storeCostOptions } = benchFlags(process.argv.slice(2), { only: 'all', ...STORE_COST_DEFAULTS });
+if (only !== 'all' && only !== 'store') {
+  process.stderr.write(`--only takes all or store, not "${only}"\n`);
+  process.exit(2);
+}
 
 /** Starts the server as a child process (as `npm start` does), runs `work`, stops it. */
 async function withServer<T>(maxConcurrent: number, work: (wsUrl: string) => Promise<T>): Promise<T> {
@@ -34,7 +42,8 @@ async function withServer<T>(maxConcurrent: number, work: (wsUrl: string) => Pro
 const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 
-async function main(): Promise<void> {
+/** Raw engine against the server, KV affinity, cancel latency. */
+async function engineAndServer(): Promise<void> {
   console.log(
     `model ${MODEL_PATH}, ${threads} llama.cpp thread(s), ${WORKLOAD.maxTokens} tokens per stream, temperature 0, ${REPEATS} runs each\n`,
   );
@@ -91,6 +100,12 @@ async function main(): Promise<void> {
   console.log(
     `\ncancel → cancel.ack with 8 streams running (${ack.count} cancels): p50 ${fmt(ack.p50)} ms, p99 ${fmt(ack.p99)} ms`,
   );
+}
+
+async function main(): Promise<void> {
+  if (only === 'all') await engineAndServer();
+  else console.log(`model ${MODEL_PATH}, ${threads} llama.cpp thread(s)`);
+  printStoreCost(await measureStoreCost(storeCostOptions, threads));
 }
 
 await main();
