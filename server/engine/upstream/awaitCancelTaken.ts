@@ -16,7 +16,7 @@ export async function awaitCancelTaken(upstream: Upstream, withinMs = CANCEL_CON
   const { load } = upstream;
   if (load === undefined) return false;
   const until = performance.now() + withinMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
     const left = until - performance.now();
     if (left <= 0) return false;
     const running = await readRunning(upstream.url, load, upstream.get, left);
