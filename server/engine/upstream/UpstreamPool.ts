@@ -1,20 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../log.js';
-import {
-  ContextOverflowError,
-  type Engine,
-  EngineError,
-  type EngineInfo,
-  type EngineRequest,
-  type EngineResult,
-} from '../Engine.js';
+import { type Engine, EngineError, type EngineInfo, type EngineRequest, type EngineResult } from '../Engine.js';
 import { awaitCancelTaken } from './awaitCancelTaken.js';
 import { chooseUpstream } from './chooseUpstream.js';
 import type { UpstreamSetting } from './parseUpstreamSettings.js';
 import { listModels, probeUpstream, type UpstreamProbe } from './probeUpstream.js';
-import { streamCompletion, UpstreamFailure } from './streamCompletion.js';
+import { streamCompletion } from './streamCompletion.js';
 import { fetcherFor, Upstream } from './Upstream.js';
+import { UpstreamFailure } from './UpstreamFailure.js';
 import { upstreamRequestOf } from './upstreamRequestOf.js';
 
 export type UpstreamPoolOptions = {
@@ -116,12 +110,12 @@ export class UpstreamPool implements Engine {
         if (!(error instanceof UpstreamFailure)) throw error;
         failure = error;
         this.noteFailure(lease.upstream, error, progress.streamed);
-        if (progress.streamed || !retryable(error)) throw errorFor(error);
+        if (progress.streamed || !error.retryable) throw error.toEngineError();
       } finally {
         this.release(lease);
       }
     }
-    throw errorFor(failure as UpstreamFailure);
+    throw (failure as UpstreamFailure).toEngineError();
   }
 
   async dispose(): Promise<void> {
@@ -219,15 +213,13 @@ export class UpstreamPool implements Engine {
   private noteFailure(upstream: Upstream, failure: UpstreamFailure, streamed: boolean): void {
     const { log } = this.options;
     const fields = { upstream: upstream.url, failure: failure.kind, reason: failure.message };
-    if (!streamed && retryable(failure)) log.warn(fields, 'upstream failed before the first token; trying another');
+    if (!streamed && failure.retryable) log.warn(fields, 'upstream failed before the first token; trying another');
     else log.warn(fields, 'upstream failed');
-    if (failure.kind === 'unreachable' || failure.kind === 'timeout' || failure.kind === 'cut') {
-      this.eject(upstream, failure.message);
-    }
+    if (failure.ejects) this.eject(upstream, failure.message);
   }
 
   private noUpstream(model: string, failure: UpstreamFailure | undefined): Error {
-    if (failure !== undefined) return errorFor(failure);
+    if (failure !== undefined) return failure.toEngineError();
     const known = this.upstreams.filter((upstream) => upstream.serves(model)).length;
     return new EngineError(
       'upstream_error',
@@ -266,32 +258,6 @@ export class UpstreamPool implements Engine {
     this.options.log.warn({ upstream: upstream.url, reason }, 'upstream ejected');
     this.wake();
   }
-}
-
-/** Whether another upstream may succeed where this one failed: not when the request itself was refused. */
-function retryable(failure: UpstreamFailure): boolean {
-  if (failure.kind !== 'status') return true;
-  const status = failure.status ?? 0;
-  return status >= 500 || status === 408 || status === 429;
-}
-
-const CONTEXT_CODES = new Set(['context_overflow', 'exceed_context_size_error', 'context_length_exceeded']);
-
-/** What the client is told: the upstream's own words where it gave some, never its address. */
-function errorFor(failure: UpstreamFailure): Error {
-  if (failure.kind === 'status' && failure.status === 400) {
-    if (CONTEXT_CODES.has(failure.upstreamCode ?? '') || /context/i.test(failure.message)) {
-      return new ContextOverflowError(`The upstream refused the prompt: ${failure.message}`);
-    }
-  }
-  const what: Record<UpstreamFailure['kind'], string> = {
-    unreachable: 'could not be reached',
-    timeout: 'sent nothing for too long',
-    cut: 'broke off its answer',
-    status: `answered ${failure.message}`,
-    protocol: `sent an unusable answer (${failure.message})`,
-  };
-  return new EngineError('upstream_error', `The upstream server ${what[failure.kind]}`);
 }
 
 function logUpstream(log: Logger, upstream: Upstream, probe: UpstreamProbe | undefined): void {

@@ -2,29 +2,8 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { readStreamEvent, type StreamEvent } from './readStreamEvent.js';
 import { SseParser } from './SseParser.js';
+import { UpstreamFailure } from './UpstreamFailure.js';
 import type { UpstreamRequest } from './upstreamRequestOf.js';
-
-/**
- * Why an upstream request failed. `unreachable`: no connection, or it broke before an answer;
- * `timeout`: nothing came for the idle timeout; `cut`: the answer stopped before its end;
- * `status`: an HTTP error status; `protocol`: not an event stream, an event that is not JSON, or
- * an error event in the stream.
- */
-export type FailureKind = 'unreachable' | 'timeout' | 'cut' | 'status' | 'protocol';
-
-export class UpstreamFailure extends Error {
-  override name = 'UpstreamFailure';
-  constructor(
-    readonly kind: FailureKind,
-    message: string,
-    /** The HTTP status, for `status`. */
-    readonly status?: number,
-    /** The upstream's own error code or type, when it gave one. */
-    readonly upstreamCode?: string,
-  ) {
-    super(message);
-  }
-}
 
 export type StreamTarget = { url: string; apiKey: string | undefined; agent: http.Agent };
 
