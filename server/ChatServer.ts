@@ -132,6 +132,12 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     wiring.gateway.setReady(context);
     if (state === 'loading') state = 'ready';
     log.info({ model: engine.info }, 'model loaded; ready');
+    if (address !== undefined) {
+      // Where a person starts: the demo page (a wildcard host is reached through loopback).
+      const host = ['0.0.0.0', '::'].includes(address.host) ? '127.0.0.1' : address.host;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/`;
+      log.info({ url }, `open ${url} in a browser, or connect to ws://${url.slice('http://'.length)}v1/ws`);
+    }
   };
   let wiring: Omit<Wiring, 'log' | 'scheduler'> | undefined;
   const readiness = deferred(() => start(wiring as Omit<Wiring, 'log' | 'scheduler'>));

@@ -14,7 +14,7 @@ describe('the typed client, on the echo engine double', () => {
   let url: string;
   beforeAll(async () => {
     server = createChatServer({
-      config: { port: 0, apiKeys: KEY, resumeGraceMs: 10_000, maxConcurrent: 8 },
+      config: { port: 0, store: 'memory', apiKeys: KEY, resumeGraceMs: 10_000, maxConcurrent: 8 },
       engine: new EchoEngine({ tokenDelayMs: 2 }),
       logger: pino({ level: 'silent' }),
     });

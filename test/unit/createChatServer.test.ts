@@ -10,12 +10,16 @@ const quiet = pino({ level: 'silent' });
 describe('createChatServer, the server as a library (on the echo engine double)', () => {
   it('listens on a free port, serves the engine it is given, and closes without disposing it', async () => {
     const engine = new EchoEngine();
-    const server = createChatServer({ config: { port: 0 }, engine, logger: quiet });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const server = createChatServer({ config: { port: 0, store: 'memory' }, engine, logger });
     expect(server.address).toBeUndefined();
     const address = await server.listen();
     await server.ready;
     expect(server.address).toEqual(address);
     expect(server.state()).toBe('ready');
+    // Where a person starts, said once it is ready.
+    expect(lines.join('\n')).toContain(`open http://127.0.0.1:${address.port}/ in a browser`);
 
     const client = await TestClient.connect(`ws://127.0.0.1:${address.port}/v1/ws`);
     expect(client.welcome.model.name).toBe('echo-double');
