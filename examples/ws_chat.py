@@ -15,7 +15,9 @@ async def main() -> None:
     message = sys.argv[2] if len(sys.argv) > 2 else "Once upon a time"
     key = os.environ.get("API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with websockets.connect(url, subprotocols=["llm-chat.v1"], extra_headers=headers) as socket:
+    # websockets 14 renamed extra_headers to additional_headers.
+    header_option = "additional_headers" if int(websockets.__version__.split(".")[0]) >= 14 else "extra_headers"
+    async with websockets.connect(url, subprotocols=["llm-chat.v1"], **{header_option: headers}) as socket:
         await socket.send(json.dumps({"type": "session.open", "id": "open"}))
         await socket.send(json.dumps({"type": "chat.send", "id": "chat", "sessionId": await opened(socket), "content": message}))
         async for raw in socket:
