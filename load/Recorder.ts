@@ -7,19 +7,29 @@ export type Latency = (typeof LATENCIES)[number];
 const newHistogram = () =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 
-const CURVE_POINTS = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100];
+/** Points per decade of 1/(1−p) on the latency-by-percentile curve. */
+const CURVE_STEPS_PER_DECADE = 20;
 
 export type SecondSample = {
+  /** When the bucket ended, in seconds since the run started. */
   t: number;
+  /** How long the bucket lasted, in seconds: about 1, less for the last one. */
+  spanS: number;
+  /** False for a bucket cut short or lying after the load stopped (the drain): such a bucket draws a false drop. */
+  full: boolean;
   tokens: number;
   done: number;
   ttft: Percentiles;
   itl: Percentiles;
 };
 
-/** A histogram's percentiles in ms; HDR reports a bucket's upper end, so each is capped at the exact max. */
+const ms = (micros: number) => Math.round(micros) / 1000;
+
+/**
+ * A histogram's percentiles in ms; HDR reports a bucket's upper end, so each is capped at the exact
+ * max (hdr-histogram-js keeps the recorded max itself, not its bucket's end, at a unit of 1 µs).
+ */
 function percentilesOfHistogram(h: hdr.Histogram): Percentiles {
-  const ms = (micros: number) => Math.round(micros) / 1000;
   const at = (percentile: number) => ms(Math.min(h.getValueAtPercentile(percentile), h.maxValue));
   return {
     count: h.totalCount,
@@ -45,6 +55,9 @@ export class Recorder {
   connectionFailures = 0;
   resumes = { tried: 0, succeeded: 0 };
   readonly startedAt = performance.now();
+  private bucketStartedAt = this.startedAt;
+  /** When the load stopped (users told to stop); the seconds after it are the drain. */
+  private loadEndedAt: number | undefined;
 
   record(name: Latency, ms: number): void {
     const micros = Math.max(1, Math.round(ms * 1000));
@@ -76,11 +89,22 @@ export class Recorder {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
 
+  /** Marks the moment the load stopped: buckets ending later are not full. */
+  endLoad(now = performance.now()): void {
+    this.loadEndedAt ??= now;
+  }
+
   /** Closes the current second of the time series. */
-  tick(): SecondSample {
+  tick(now = performance.now()): SecondSample {
     const { ttft, itl, tokens, done } = this.second;
+    const spanMs = now - this.bucketStartedAt;
+    // setInterval drifts a few ms either way; a bucket ending just after the stop is still whole.
+    const full = spanMs >= 900 && (this.loadEndedAt === undefined || now <= this.loadEndedAt + 50);
+    this.bucketStartedAt = now;
     const sample = {
-      t: Math.round((performance.now() - this.startedAt) / 1000),
+      t: Math.round(now - this.startedAt) / 1000,
+      spanS: Math.round(spanMs) / 1000,
+      full,
       tokens,
       done,
       ttft: percentilesOfHistogram(ttft),
@@ -95,10 +119,20 @@ export class Recorder {
     return percentilesOfHistogram(this.histograms.get(name) ?? newHistogram());
   }
 
-  /** Latency by percentile, for the HDR plot: [percentile, ms]. */
+  /**
+   * Latency by percentile for HdrHistogram's plot, as [percentile 0–100, ms]: evenly spaced on
+   * 1/(1−p) in log scale, up to 1 − 1/count (past it the samples say nothing more), ending at the max.
+   */
   curve(name: Latency): Array<[number, number]> {
     const h = this.histograms.get(name) ?? newHistogram();
     if (h.totalCount === 0) return [];
-    return CURVE_POINTS.map((p) => [p, Math.min(h.getValueAtPercentile(p), h.maxValue) / 1000]);
+    const top = Math.max(2, h.totalCount);
+    const points: Array<[number, number]> = [];
+    for (let step = 0; 10 ** (step / CURVE_STEPS_PER_DECADE) < top; step++) {
+      const p = 100 * (1 - 10 ** (-step / CURVE_STEPS_PER_DECADE));
+      points.push([Math.round(p * 1e6) / 1e6, ms(Math.min(h.getValueAtPercentile(p), h.maxValue))]);
+    }
+    points.push([Math.round(100 * (1 - 1 / top) * 1e6) / 1e6, ms(h.maxValue)]);
+    return points;
   }
 }

@@ -16,6 +16,7 @@ export function runLoad(options: LoadOptions, onSecond: (recorder: Recorder) => 
   let stopNow: () => void = () => {};
   const stoppedPromise = new Promise<void>((resolve) => (stopNow = resolve));
   const stop = () => {
+    recorder.endLoad();
     stopped = true;
     stopNow();
   };

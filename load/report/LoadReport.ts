@@ -1,6 +1,12 @@
+import { availableParallelism, cpus, platform, release } from 'node:os';
 import type { Percentiles } from '../../tooling/latency.js';
 import type { LoadOptions } from '../options.js';
+import type { ServerInfo } from '../probeServer.js';
 import { LATENCIES, type Latency, type Recorder, type SecondSample } from '../Recorder.js';
+import { formatCount, formatCounts, formatMs, formatRatio } from './format.js';
+
+/** Where the harness ran: its own machine bounds what it can measure. */
+export type HarnessInfo = { node: string; os: string; cpus: number; cpuModel: string };
 
 /** Everything one run measured, as written to the JSON file and read back by --compare. */
 export type LoadReport = {
@@ -17,10 +23,21 @@ export type LoadReport = {
   resumes: { tried: number; succeeded: number };
   latencies: Record<Latency, Percentiles>;
   curves: Record<Latency, Array<[number, number]>>;
+  /** Whole seconds of load only: the last partial second and the drain after the stop are left out. */
   series: SecondSample[];
+  /** How many time buckets were left out of `series` (partial, or after the load stopped). */
+  partialBuckets?: number;
+  /** The server's `welcome` and `/readyz`, fetched when the run started (absent in older reports). */
+  server?: ServerInfo;
+  harness?: HarnessInfo;
 };
 
-export function buildReport(options: LoadOptions, recorder: Recorder, startedAt: Date): LoadReport {
+export function buildReport(
+  options: LoadOptions,
+  recorder: Recorder,
+  startedAt: Date,
+  server?: ServerInfo,
+): LoadReport {
   const durationS = (performance.now() - recorder.startedAt) / 1000;
   const { apiKey: _secret, ...safeOptions } = options;
   const rates = [...recorder.streamRates].sort((a, b) => a - b);
@@ -45,11 +62,20 @@ export function buildReport(options: LoadOptions, recorder: Recorder, startedAt:
       Latency,
       Array<[number, number]>
     >,
-    series: recorder.series,
+    series: recorder.series.filter((sample) => sample.full),
+    partialBuckets: recorder.series.filter((sample) => !sample.full).length,
+    ...(server === undefined ? {} : { server }),
+    harness: {
+      node: process.version,
+      os: `${platform()} ${release()}`,
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    },
   };
 }
 
-const LABELS: Record<Latency, string> = {
+/** What each latency measures, for tables and charts. */
+export const LATENCY_LABELS: Record<Latency, string> = {
   ttft: 'time to first token',
   itl: 'inter-token latency',
   e2e: 'end to end',
@@ -60,39 +86,47 @@ const LABELS: Record<Latency, string> = {
 
 /** The summary table for a terminal. */
 export function formatSummary(report: LoadReport): string {
+  const { options } = report;
   const lines = [
-    `${report.options.scenario} on ${report.options.target} ${report.options.url}: ${report.options.connections} connections, ${report.durationS} s`,
-    `requests ${report.requests}, tokens ${report.tokens} (${report.tokensPerSecond} tokens/s; per stream p50 ${report.streamTokensPerSecond.p50}, p10 ${report.streamTokensPerSecond.p10})`,
-    `finished ${JSON.stringify(report.finishes)}; errors ${JSON.stringify(report.errors)}; connection failures ${report.connectionFailures}; resumes ${report.resumes.succeeded}/${report.resumes.tried}`,
+    `${options.scenario} on ${options.target} ${options.url}: ${options.connections} connections, ${report.durationS} s`,
+    `requests ${formatCount(report.requests)}, tokens ${formatCount(report.tokens)} (${formatCount(report.tokensPerSecond)} tokens/s; per stream p50 ${formatCount(report.streamTokensPerSecond.p50)}, p10 ${formatCount(report.streamTokensPerSecond.p10)})`,
+    `finished ${formatCounts(report.finishes)}; errors ${formatCounts(report.errors)}; connection failures ${report.connectionFailures}; resumes ${report.resumes.succeeded}/${report.resumes.tried}`,
     '',
-    '| latency (ms) | count | p50 | p90 | p99 | p99.9 | max |',
+    '| latency | count | p50 | p90 | p99 | p99.9 | max |',
     '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const name of LATENCIES) {
     const p = report.latencies[name];
     if (p.count === 0) continue;
-    lines.push(`| ${LABELS[name]} | ${p.count} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.p999} | ${p.max} |`);
+    const cells = [p.p50, p.p90, p.p99, p.p999, p.max].map(formatMs).join(' | ');
+    lines.push(`| ${LATENCY_LABELS[name]} | ${formatCount(p.count)} | ${cells} |`);
   }
   return lines.join('\n');
 }
 
-/** Two runs side by side, with b/a ratios. */
-export function formatComparison(a: LoadReport, b: LoadReport): string {
-  const ratio = (x: number, y: number) => (x > 0 ? (y / x).toFixed(2) : '–');
-  const lines = ['| measure | A | B | B/A |', '| --- | --- | --- | --- |'];
-  lines.push(
-    `| tokens/s | ${a.tokensPerSecond} | ${b.tokensPerSecond} | ${ratio(a.tokensPerSecond, b.tokensPerSecond)} |`,
-  );
-  lines.push(`| requests | ${a.requests} | ${b.requests} | ${ratio(a.requests, b.requests)} |`);
+/** The rows of a comparison of two runs: measure, A, B, B/A. */
+export function comparisonRows(a: LoadReport, b: LoadReport): Array<[string, string, string, string]> {
+  const rows: Array<[string, string, string, string]> = [
+    ['tokens/s', formatCount(a.tokensPerSecond), formatCount(b.tokensPerSecond), formatRatio(a.tokensPerSecond, b.tokensPerSecond)],
+    ['requests', formatCount(a.requests), formatCount(b.requests), formatRatio(a.requests, b.requests)],
+  ];
   for (const name of LATENCIES) {
-    for (const q of ['p50', 'p99'] as const) {
+    if (a.latencies[name].count + b.latencies[name].count === 0) continue;
+    for (const [q, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
       const x = a.latencies[name][q];
       const y = b.latencies[name][q];
-      if (a.latencies[name].count + b.latencies[name].count === 0) continue;
-      lines.push(`| ${LABELS[name]} ${q} ms | ${x} | ${y} | ${ratio(x, y)} |`);
+      rows.push([`${LATENCY_LABELS[name]} ${label}`, formatMs(x), formatMs(y), formatRatio(x, y)]);
     }
   }
-  const errors = (r: LoadReport) => Object.values(r.errors).reduce((s, n) => s + n, 0);
-  lines.push(`| errors | ${errors(a)} | ${errors(b)} | |`);
+  const errors = (r: LoadReport) => Object.values(r.errors).reduce((sum, n) => sum + n, 0);
+  rows.push(['errors', formatCount(errors(a)), formatCount(errors(b)), formatRatio(errors(a), errors(b))]);
+  rows.push(['connection failures', formatCount(a.connectionFailures), formatCount(b.connectionFailures), '']);
+  return rows;
+}
+
+/** Two runs side by side, with b/a ratios. */
+export function formatComparison(a: LoadReport, b: LoadReport): string {
+  const lines = ['| measure | A | B | B/A |', '| --- | --- | --- | --- |'];
+  for (const row of comparisonRows(a, b)) lines.push(`| ${row.join(' | ')} |`);
   return `A: ${a.options.target} ${a.options.url} (${a.startedAt})\nB: ${b.options.target} ${b.options.url} (${b.startedAt})\n\n${lines.join('\n')}`;
 }
