@@ -17,7 +17,7 @@ export type LimitRefusal = Refusal & {
 };
 
 /** Retry hint for limits that free up when something ends rather than with time. */
-const RETRY_WHEN_FREED_MS = 1000;
+export const RETRY_WHEN_FREED_MS = 1000;
 
 /**
  * Per-client budgets: requests, tokens and resumes per minute (refilling buckets) and generations

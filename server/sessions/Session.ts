@@ -27,11 +27,6 @@ export class Session {
     this.activeGenId = stored.activeGenId;
   }
 
-  /** The prompt of a new turn: the history plus the user's message (the last entry). */
-  promptWith(content: string): ChatMessage[] {
-    return [...this.messages, { role: 'user', content }];
-  }
-
   /**
    * Records a finished turn with the user message of its prompt (the same object, so the engine's
    * token count of it is kept), as the store did. A turn that produced no answer (cancelled while

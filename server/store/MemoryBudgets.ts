@@ -1,12 +1,11 @@
 import { LRUCache } from 'lru-cache';
+import { RETRY_WHEN_FREED_MS } from '../limits/RateLimiter.js';
 import { TokenBucket } from '../limits/TokenBucket.js';
 import type { BucketName, BudgetDenial, BudgetLevels, BudgetLimits, BudgetRequest, Budgets } from './Store.js';
 
 type KeyBudget = { buckets: Map<BucketName, TokenBucket>; concurrent: number };
 
 const KEYS_REMEMBERED = 100_000;
-/** Retry hint for the count of generations at once, which frees up when one ends rather than with time. */
-export const RETRY_WHEN_FREED_MS = 1000;
 const ORDER: readonly BucketName[] = ['requests', 'tokens', 'resumes'];
 
 /** Per-key budgets in this process (the memory and SQLite stores: one instance). */
