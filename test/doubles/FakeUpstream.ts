@@ -23,6 +23,8 @@ export type FakeUpstreamOptions = {
   /** How it tells its capacity: llama-server's /props, this server's /readyz, or not at all. */
   identity?: 'props' | 'readyz' | 'none';
   slots?: number;
+  /** When set, every request without `Authorization: Bearer <apiKey>` gets 401. */
+  apiKey?: string;
   /** Decides each completion request's answer (index counts from 0). */
   script?: (body: Record<string, unknown>, index: number) => Script;
 };
@@ -92,6 +94,10 @@ export class FakeUpstream {
       response.end(JSON.stringify(body));
     };
     const path = request.url ?? '';
+    const { apiKey } = this.options;
+    if (apiKey !== undefined && request.headers.authorization !== `Bearer ${apiKey}`) {
+      return json(401, { error: { message: 'Invalid API key', type: 'authentication_error' } });
+    }
     if (request.method === 'GET' && path === '/v1/models') return json(200, { data: models.map((id) => ({ id })) });
     if (request.method === 'GET' && path === '/props' && identity === 'props') {
       return json(200, { total_slots: slots, default_generation_settings: { n_ctx: 1024 }, endpoint_slots: true });

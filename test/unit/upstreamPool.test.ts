@@ -241,6 +241,22 @@ describe('an upstream pool', () => {
     expect(await pool.generate(request().request)).toMatchObject({ stop: 'stop' });
   });
 
+  it('sends an upstream its API key on every request, probes and health checks included', async () => {
+    const keyed = await fake({ apiKey: 'sk-upstream', identity: 'readyz', slots: 3 });
+    const pool = await UpstreamPool.connect({
+      upstreams: [{ url: keyed.url, apiKey: 'sk-upstream' }],
+      healthIntervalMs: 60_000,
+      idleTimeoutMs: 5_000,
+      startTimeoutMs: 0,
+      contextSize: 4096,
+      log: pino({ level: 'silent' }),
+    });
+    open.push(pool);
+    expect(pool.info.sequences).toBe(3);
+    expect(await pool.generate(request().request)).toMatchObject({ stop: 'stop' });
+    await expect(poolOver([keyed.url])).rejects.toThrow(/No upstream answered/);
+  });
+
   it('fails to start when no upstream answers within the start timeout', async () => {
     const gone = await fake();
     const url = gone.url;
