@@ -174,6 +174,19 @@ describe('an upstream pool', () => {
     expect(performance.now() - began).toBeLessThan(2000);
   });
 
+  it('routes a request that names a model to the upstreams that serve it, and one that names none to the default', async () => {
+    const a = await fake({ models: ['model-a'] });
+    const b = await fake({ models: ['model-b', 'model-b-large'] });
+    const { pool } = await poolOver([a.url, b.url]);
+    expect(pool.models()).toEqual(['model-a', 'model-b', 'model-b-large']);
+    for (const model of ['model-b', 'model-b-large', 'model-b']) {
+      await pool.generate(request({ params: { maxTokens: 4, model } }).request);
+    }
+    for (let turn = 0; turn < 2; turn++) await pool.generate(request().request);
+    expect(b.requests.map((body) => body.model)).toEqual(['model-b', 'model-b-large', 'model-b']);
+    expect(a.requests.map((body) => body.model)).toEqual(['model-a', 'model-a']);
+  });
+
   it('keeps a conversation on the upstream that served it while it has room, and spreads new ones', async () => {
     const a = await fake();
     const b = await fake();
