@@ -15,7 +15,7 @@ export type SecondSample = {
   t: number;
   /** How long the bucket lasted, in seconds: about 1, less for the last one. */
   spanS: number;
-  /** False for a bucket cut short or lying after the load stopped (the drain): such a bucket draws a false drop. */
+  /** False for a bucket cut by the stop, lying after it (the drain) or under half a second: such a bucket draws a false drop. */
   full: boolean;
   tokens: number;
   done: number;
@@ -98,8 +98,9 @@ export class Recorder {
   tick(now = performance.now()): SecondSample {
     const { ttft, itl, tokens, done } = this.second;
     const spanMs = now - this.bucketStartedAt;
-    // setInterval drifts a few ms either way; a bucket ending just after the stop is still whole.
-    const full = spanMs >= 900 && (this.loadEndedAt === undefined || now <= this.loadEndedAt + 50);
+    // A timer fires a few ms late: a bucket ending just after the stop is still whole. A bucket
+    // under half a second (after a late tick) would be noise; its rates are per second anyway.
+    const full = spanMs >= 500 && (this.loadEndedAt === undefined || now <= this.loadEndedAt + 50);
     this.bucketStartedAt = now;
     const sample = {
       t: Math.round(now - this.startedAt) / 1000,

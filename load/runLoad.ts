@@ -28,10 +28,10 @@ export function runLoad(options: LoadOptions, onSecond: (recorder: Recorder) => 
     random: seededRandom(options.seed),
   };
   const done = (async () => {
-    const ticker = setInterval(() => {
+    const ticker = everySecond(recorder.startedAt, () => {
       recorder.tick();
       onSecond(recorder);
-    }, 1000);
+    });
     const deadline = setTimeout(stop, options.duration);
     const users: Array<Promise<void>> = [];
     const runUser = options.target === 'ws' ? runWsUser : runSseUser;
@@ -43,12 +43,30 @@ export function runLoad(options: LoadOptions, onSecond: (recorder: Recorder) => 
     stop();
     // Users stop at their next step; give in-flight answers a moment, then report regardless.
     await Promise.race([Promise.all(users), sleep(2000)]);
-    clearInterval(ticker);
+    ticker.stop();
     clearTimeout(deadline);
     recorder.tick();
     return recorder;
   })();
   return { done, stop };
+}
+
+/**
+ * Calls `fn` on each whole second after `origin` (performance.now() time). Unlike setInterval, the
+ * lateness of one call does not push the later ones: the series' seconds stay whole seconds.
+ */
+function everySecond(origin: number, fn: () => void): { stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    const now = performance.now();
+    const next = origin + (Math.floor((now - origin) / 1000) + 1) * 1000;
+    timer = setTimeout(() => {
+      fn();
+      schedule();
+    }, next - now);
+  };
+  schedule();
+  return { stop: () => clearTimeout(timer) };
 }
 
 /** Open-loop pacing: requests leave at `rate` per second over all users, whatever the answers do. */

@@ -107,12 +107,21 @@ export function formatSummary(report: LoadReport): string {
 /** The rows of a comparison of two runs: measure, A, B, B/A. */
 export function comparisonRows(a: LoadReport, b: LoadReport): Array<[string, string, string, string]> {
   const rows: Array<[string, string, string, string]> = [
-    ['tokens/s', formatCount(a.tokensPerSecond), formatCount(b.tokensPerSecond), formatRatio(a.tokensPerSecond, b.tokensPerSecond)],
+    [
+      'tokens/s',
+      formatCount(a.tokensPerSecond),
+      formatCount(b.tokensPerSecond),
+      formatRatio(a.tokensPerSecond, b.tokensPerSecond),
+    ],
     ['requests', formatCount(a.requests), formatCount(b.requests), formatRatio(a.requests, b.requests)],
   ];
   for (const name of LATENCIES) {
     if (a.latencies[name].count + b.latencies[name].count === 0) continue;
-    for (const [q, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
+    for (const [q, label] of [
+      ['p50', 'p50'],
+      ['p99', 'p99'],
+      ['p999', 'p99.9'],
+    ] as const) {
       const x = a.latencies[name][q];
       const y = b.latencies[name][q];
       rows.push([`${LATENCY_LABELS[name]} ${label}`, formatMs(x), formatMs(y), formatRatio(x, y)]);

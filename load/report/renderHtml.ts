@@ -1,75 +1,108 @@
-import type { LoadReport } from './LoadReport.js';
+import { LATENCIES } from '../Recorder.js';
+import { chartsOf, type NamedRun } from './charts.js';
+import { escapeHtml, formatCount, formatCounts, formatMs } from './format.js';
+import { cards, figures, legend, page, settingsTable, table } from './htmlParts.js';
+import { comparisonRows, LATENCY_LABELS, type LoadReport } from './LoadReport.js';
+import { serverRowsOf, settingsOf } from './settings.js';
 
-type Line = { label: string; color: string; points: Array<[number, number]> };
-
-/** A self-contained HTML report: no scripts, no network, inline SVG charts. */
+/** One run as a self-contained HTML page: uPlot charts inline, no network at view time. */
 export function renderHtml(report: LoadReport): string {
-  const s = report.series;
-  const charts = [
-    chart('Throughput over time (tokens/s)', 'seconds', [
-      { label: 'tokens/s', color: '#2d5bd7', points: s.map((x) => [x.t, x.tokens]) },
-    ]),
-    chart('Time to first token over time (ms)', 'seconds', [
-      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.ttft.p50]) },
-      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.ttft.p99]) },
-    ]),
-    chart('Inter-token latency over time (ms)', 'seconds', [
-      { label: 'p50', color: '#2d5bd7', points: s.map((x) => [x.t, x.itl.p50]) },
-      { label: 'p99', color: '#c0392b', points: s.map((x) => [x.t, x.itl.p99]) },
-    ]),
-    ...(['ttft', 'itl', 'e2e', 'cancelAck'] as const)
-      .filter((name) => report.curves[name].length > 0)
-      .map((name) =>
-        chart(`Latency by percentile: ${name} (ms)`, 'percentile', [
-          { label: name, color: '#16794a', points: report.curves[name] },
-        ]),
-      ),
+  const charts = chartsOf([{ name: '', report }]);
+  const body = `<h1>Load report</h1>
+<p class="lede">${escapeHtml(describe(report))}</p>
+${cards(headline(report))}
+<h2>Outcome</h2>
+${table(['measure', 'value'], outcomeRows(report))}
+<h2>Latency</h2>
+${latencyTable(report)}
+<h2>Charts</h2>
+${figures(charts)}
+<div class="columns"><section><h2>Settings of the run</h2>
+${settingsTable(['setting', 'value'], settingsOf(report))}</section>
+<section><h2>The server at the start</h2>
+${settingsTable(['field', 'value'], serverRowsOf(report))}</section></div>
+<h2>Legend</h2>
+${legend()}`;
+  return page(`Load report ${report.startedAt}`, body, charts);
+}
+
+/** Two runs on the same charts and side by side in the tables, with B/A ratios. */
+export function renderComparisonHtml(a: LoadReport, b: LoadReport): string {
+  const runs: NamedRun[] = [
+    { name: 'A', report: a },
+    { name: 'B', report: b },
   ];
-  const rows = Object.entries(report.latencies)
-    .filter(([, p]) => p.count > 0)
-    .map(
-      ([name, p]) =>
-        `<tr><td>${name}</td><td>${p.count}</td><td>${p.p50}</td><td>${p.p90}</td><td>${p.p99}</td><td>${p.p999}</td><td>${p.max}</td></tr>`,
-    )
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load report ${escapeHtml(report.startedAt)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:24px;color:#1d2330}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:4px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-weight:600;margin:4px 0}</style></head><body>
-<h1>Load report</h1>
-<p>${escapeHtml(report.options.scenario)} on ${escapeHtml(report.options.target)} ${escapeHtml(report.options.url)}: ${report.options.connections} connections for ${report.durationS} s, started ${escapeHtml(report.startedAt)}.</p>
-<p>${report.requests} requests, ${report.tokens} tokens (${report.tokensPerSecond} tokens/s); finished ${escapeHtml(JSON.stringify(report.finishes))}; errors ${escapeHtml(JSON.stringify(report.errors))}; connection failures ${report.connectionFailures}; resumes ${report.resumes.succeeded}/${report.resumes.tried}.</p>
-<table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>${rows}</table>
-<div class="charts">${charts.join('')}</div></body></html>`;
+  const charts = chartsOf(runs);
+  const body = `<h1>Load comparison</h1>
+<p class="lede">A: ${escapeHtml(describe(a))}<br>B: ${escapeHtml(describe(b))}</p>
+<h2>A against B</h2>
+${table(['measure', 'A', 'B', 'B/A'], comparisonRows(a, b))}
+${table(['outcome', 'A', 'B'], sideBySide(outcomeRows(a), outcomeRows(b)))}
+<h2>Charts</h2>
+${figures(charts)}
+<div class="columns"><section><h2>Settings of the runs</h2>
+${settingsTable(['setting', 'A', 'B'], sideBySide(settingsOf(a), settingsOf(b)))}</section>
+<section><h2>The servers at the start</h2>
+${settingsTable(['field', 'A', 'B'], sideBySide(serverRowsOf(a), serverRowsOf(b)))}</section></div>
+<h2>Legend</h2>
+${legend([
+  ['A, B', 'the two runs compared, in the order given to --compare; B/A is B’s value over A’s.'],
+  ['highlighted row', 'a setting or server field that differs between A and B.'],
+])}`;
+  return page(`Load comparison ${a.startedAt} / ${b.startedAt}`, body, charts);
 }
 
-function chart(title: string, xLabel: string, lines: Line[]): string {
-  const width = 460;
-  const height = 220;
-  const pad = 40;
-  const all = lines.flatMap((line) => line.points);
-  const maxX = Math.max(1, ...all.map(([x]) => x));
-  const maxY = Math.max(1e-9, ...all.map(([, y]) => y));
-  const sx = (x: number) => pad + (x / maxX) * (width - pad - 10);
-  const sy = (y: number) => height - pad + 10 - (y / maxY) * (height - pad - 10);
-  const paths = lines
-    .map(
-      (line) =>
-        `<polyline fill="none" stroke="${line.color}" stroke-width="1.5" points="${line.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"><title>${escapeHtml(line.label)}</title></polyline>`,
-    )
-    .join('');
-  const legend = lines
-    .map((line, i) => `<text x="${pad + 8 + i * 60}" y="14" fill="${line.color}">${escapeHtml(line.label)}</text>`)
-    .join('');
-  return `<figure><figcaption>${escapeHtml(title)}</figcaption><svg width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">
-<line x1="${pad}" y1="${height - pad + 10}" x2="${width - 10}" y2="${height - pad + 10}" stroke="#999"/><line x1="${pad}" y1="10" x2="${pad}" y2="${height - pad + 10}" stroke="#999"/>
-<text x="${pad - 4}" y="16" text-anchor="end" font-size="11">${formatNumber(maxY)}</text><text x="${pad - 4}" y="${height - pad + 10}" text-anchor="end" font-size="11">0</text>
-<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="11">${escapeHtml(xLabel)} ${formatNumber(maxX)}</text>${paths}${legend}</svg></figure>`;
+function describe(report: LoadReport): string {
+  const o = report.options;
+  return `${o.scenario} on ${o.target} ${o.url}: ${formatCount(o.connections)} connections for ${report.durationS} s, started ${report.startedAt}.`;
 }
 
-function formatNumber(value: number): string {
-  return value >= 100 ? value.toFixed(0) : value.toPrecision(3);
+function headline(report: LoadReport): Array<[string, string]> {
+  const errors = Object.values(report.errors).reduce((sum, n) => sum + n, 0);
+  const { ttft, itl } = report.latencies;
+  return [
+    ['tokens/s', formatCount(report.tokensPerSecond)],
+    ['requests', formatCount(report.requests)],
+    ['TTFT p50 / p99', `${formatMs(ttft.p50)} / ${formatMs(ttft.p99)}`],
+    ['ITL p50 / p99', `${formatMs(itl.p50)} / ${formatMs(itl.p99)}`],
+    ['errors', formatCount(errors)],
+    ['connection failures', formatCount(report.connectionFailures)],
+  ];
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function outcomeRows(report: LoadReport): Array<[string, string]> {
+  const { p50, p10 } = report.streamTokensPerSecond;
+  return [
+    ['requests', formatCount(report.requests)],
+    ['tokens', formatCount(report.tokens)],
+    ['tokens/s (all streams)', formatCount(report.tokensPerSecond)],
+    ['tokens/s per stream, p50 / p10', `${formatCount(p50)} / ${formatCount(p10)}`],
+    ['answers by finish', formatCounts(report.finishes)],
+    ['errors by code', formatCounts(report.errors)],
+    ['connection failures', formatCount(report.connectionFailures)],
+    [
+      'resumes after a dropped socket',
+      `${formatCount(report.resumes.succeeded)} of ${formatCount(report.resumes.tried)}`,
+    ],
+    [
+      'seconds charted',
+      `${formatCount(report.series.length)} (${formatCount(report.partialBuckets ?? 0)} partial left out)`,
+    ],
+  ];
+}
+
+function latencyTable(report: LoadReport): string {
+  const rows = LATENCIES.filter((name) => report.latencies[name].count > 0).map((name) => {
+    const p = report.latencies[name];
+    return [LATENCY_LABELS[name], formatCount(p.count), ...[p.p50, p.p90, p.p99, p.p999, p.max, p.mean].map(formatMs)];
+  });
+  return table(['latency', 'count', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean'], rows);
+}
+
+/** Rows of A and B joined by their first cell, in A's order then B's extras; "–" where a run lacks one. */
+function sideBySide(a: ReadonlyArray<[string, string]>, b: ReadonlyArray<[string, string]>): string[][] {
+  const inB = new Map(b);
+  const inA = new Map(a);
+  const keys = [...new Set([...a.map(([key]) => key), ...b.map(([key]) => key)])];
+  return keys.map((key) => [key, inA.get(key) ?? '–', inB.get(key) ?? '–']);
 }

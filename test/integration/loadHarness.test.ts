@@ -53,9 +53,22 @@ describe('the load harness', () => {
     expect(report.resumes.tried).toBeGreaterThan(0);
     expect(report.resumes.succeeded).toBe(report.resumes.tried);
     expect(report.series.length).toBeGreaterThanOrEqual(2);
+    expect(report.series.every((second) => second.full && second.spanS >= 0.5)).toBe(true);
+    expect(report.partialBuckets).toBeGreaterThanOrEqual(1);
+    for (const p of Object.values(report.latencies).filter((p) => p.count > 0)) {
+      expect([p.p50, p.p90, p.p99, p.p999].every((value) => value <= p.max)).toBe(true);
+    }
+    for (const curve of Object.values(report.curves).filter((curve) => curve.length > 0)) {
+      expect(curve.every(([p, ms], i) => p < 100 && ms >= (curve[i - 1]?.[1] ?? 0))).toBe(true);
+    }
+    expect(report.server?.welcome?.model.name).toBeTruthy();
+    expect(report.server?.readyz?.status).toBe(200);
+    expect(report.server?.problems).toEqual([]);
     expect(stdout).toContain('| time to first token |');
-    expect(html).toContain('<svg');
-    expect(html).not.toContain('<script');
+    expect(stdout).not.toContain('{');
+    // One self-contained file: uPlot inline, nothing fetched at view time.
+    expect(html).toContain('uPlot');
+    expect(html).not.toMatch(/<script[^>]+src=|<link|@import|url\(http/);
   });
 
   it('acts like a bot: one connection running many sessions at once, every answer its own', async () => {
@@ -108,7 +121,11 @@ describe('the load harness', () => {
       '--compare',
       join(dir, 'a.json'),
       join(dir, 'b.json'),
+      '--html',
+      join(dir, 'compare.html'),
     ]);
-    expect(stdout).toMatch(/\| tokens\/s \| \d+ \| \d+ \| 1\.00 \|/);
+    expect(readFileSync(join(dir, 'compare.html'), 'utf8')).toContain('Load comparison');
+    expect(sse.report.server?.models?.status).toBe(200);
+    expect(stdout).toMatch(/\| tokens\/s \| [\d,]+ \| [\d,]+ \| 1\.00 \|/);
   });
 });
