@@ -208,6 +208,7 @@ async function loadEngine(config: Config, log: Logger): Promise<Engine> {
       upstreams: config.upstream,
       healthIntervalMs: config.upstreamHealthIntervalMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      cancelWaitMs: config.upstreamCancelWaitMs,
       startTimeoutMs: config.upstreamStartTimeoutMs,
       contextSize: config.contextSize,
       log,

@@ -48,6 +48,12 @@ const ConfigFields = z.object({
    * upstream before its first token, and ends with `upstream_error` after it. Defaults to `30000`.
    */
   upstreamIdleTimeoutMs: z.coerce.number().int().min(50).default(30_000),
+  /**
+   * How long a cancel waits for the upstream's own gauge of running generations to show it
+   * stopped before `cancel.ack` goes out: exact while this server is the upstream's only client,
+   * a wait of this long on every cancel when others share it (set 0 then). Defaults to `500`.
+   */
+  upstreamCancelWaitMs: z.coerce.number().int().min(0).default(500),
   /** How long the start waits for a first upstream to list a model before it fails (exit 1). Defaults to `60000`. */
   upstreamStartTimeoutMs: z.coerce.number().int().min(0).default(60_000),
   /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */

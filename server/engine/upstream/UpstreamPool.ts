@@ -17,6 +17,8 @@ export type UpstreamPoolOptions = {
   healthIntervalMs: number;
   /** A request that receives nothing for this long fails. */
   idleTimeoutMs: number;
+  /** How long a cancel waits for the upstream to show the generation gone (0: not at all). */
+  cancelWaitMs: number;
   /** How long the start waits for a first upstream to answer before it fails. */
   startTimeoutMs: number;
   /** The context size assumed when the default model's upstream does not say. */
@@ -149,7 +151,7 @@ export class UpstreamPool implements Engine {
     if (outcome === 'aborted') {
       lease.cancelled = true;
       upstream.live -= 1;
-      await awaitCancelTaken(upstream);
+      await awaitCancelTaken(upstream, this.options.cancelWaitMs);
       return { stop: 'aborted', ...counts };
     }
     return { stop: finish === 'length' ? 'length' : 'stop', ...counts };

@@ -2,19 +2,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { readRunning } from './probeUpstream.js';
 import type { Upstream } from './Upstream.js';
 
-/** Longest a cancel waits for the upstream to show its generation gone; the ack goes out then anyway. */
-export const CANCEL_CONFIRM_MS = 500;
-
 /**
  * After a cancelled request's connection is closed, waits until the upstream's own gauge of running
  * generations is down to what this pool still runs there, so that its sequence is free again
  * before the cancel is acknowledged. Exact while this pool is the upstream's only client; with
  * other clients the gauge may stay higher, and the wait ends at `withinMs`. Returns whether it saw
- * the generation gone (false at once for an upstream without a readable gauge).
+ * the generation gone (false at once for an upstream without a readable gauge, or with `withinMs` 0).
  */
-export async function awaitCancelTaken(upstream: Upstream, withinMs = CANCEL_CONFIRM_MS): Promise<boolean> {
+export async function awaitCancelTaken(upstream: Upstream, withinMs: number): Promise<boolean> {
   const { load } = upstream;
-  if (load === undefined) return false;
+  if (load === undefined || withinMs <= 0) return false;
   const until = performance.now() + withinMs;
   for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
     const left = until - performance.now();
