@@ -1,6 +1,7 @@
-import { HTTP_STATUS, PROTOCOL_VERSION, type Refusal, WS_PATH } from '../../protocol/index.js';
+import { HTTP_STATUS, type Refusal, WS_PATH } from '../../protocol/index.js';
 import { type Access, authenticate, isRefusal } from '../auth/authenticate.js';
 import type { Identity } from '../auth/Identity.js';
+import { isLoopbackRequest } from '../auth/loopbackOnly.js';
 import { TICKET_PREFIX } from '../auth/TicketStore.js';
 import type { Logger } from '../log.js';
 import type { ServerContext } from '../ServerContext.js';
@@ -11,6 +12,7 @@ import { handleCompletion } from './openai/handleCompletion.js';
 import type { ApiKind } from './openai/openAiFormat.js';
 import { sendJson, sendRefusal } from './sendJson.js';
 import { serveStatic } from './serveStatic.js';
+import { UPGRADE_PROBE_HEADERS, upgradeProbe } from './upgradeProbe.js';
 
 export type ServerState = 'loading' | 'ready' | 'shutting_down' | 'failed';
 
@@ -46,12 +48,15 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   const { method, path } = request;
   const api = API_KINDS[path];
   const shape = shapeOf(path);
+  const probeHeaders = path === WS_PATH ? UPGRADE_PROBE_HEADERS : {};
   const refuse = (refusal: Refusal, headers: Record<string, string> = {}) =>
-    sendRefusal(response, refusal, { shape, headers });
+    sendRefusal(response, refusal, { shape, headers: { ...probeHeaders, ...headers } });
   const identity = await authenticate(request, options.access, OPEN_HTTP_CLIENT);
   const keyed = options.access.keys.enabled;
   // In open mode every path refuses a foreign Host or Origin (DNS rebinding); with keys, the API paths do.
-  if (!keyed && isRefusal(identity)) return refuse(identity);
+  // The widget's files are public: any loopback page may load them, so that the widget can say why its socket is refused.
+  const publicFile = isWidgetFile(path) && isLoopbackRequest(request.headers);
+  if (!keyed && isRefusal(identity) && !publicFile) return refuse(identity);
   const allowOnly = (allowed: string) =>
     refuse(
       { code: 'method_not_allowed', message: `${method} is not allowed on ${path}; use ${allowed}` },
@@ -95,14 +100,18 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     response.end(body);
     return;
   }
-  if (path === WS_PATH) {
-    const message = `Open a WebSocket here with the subprotocol "${PROTOCOL_VERSION}"`;
-    return refuse({ code: 'unsupported_version', message }, { upgrade: 'websocket' });
-  }
+  if (path === WS_PATH) return refuse(upgradeProbe(options.state(), identity));
   await serveStatic(options.staticDir, path, response);
 }
 
 const API_KINDS: Readonly<Record<string, ApiKind>> = { '/v1/chat/completions': 'chat', '/v1/completions': 'text' };
+
+const ROUTED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** A file of the widget or the demo page: neither the API (`/v1/…`) nor a route of the server's own. */
+function isWidgetFile(path: string): boolean {
+  return !path.startsWith('/v1/') && !ROUTED_PATHS.has(path);
+}
 
 /** The OpenAI-compatible paths answer errors in OpenAI's shape; the others in the plain one. */
 function shapeOf(path: string): 'openai' | 'plain' {

@@ -16,6 +16,17 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+/**
+ * The widget's files (everything but pages) are public code that any site may embed: they go with
+ * `Access-Control-Allow-Origin: *` (a module script loads only with it) and may be loaded by pages
+ * that isolate themselves (COEP). Who may *use* the server is decided where it matters: the
+ * WebSocket upgrade and the API check the page's origin.
+ */
+const EMBEDDABLE_HEADERS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'cross-origin-resource-policy': 'cross-origin',
+};
+
 /** Serves a file from `root`; `/` is index.html. Paths that leave `root` are 404s. */
 export async function serveStatic(root: string, urlPath: string, response: HttpResponse): Promise<void> {
   const file = resolveInside(root, urlPath === '/' ? '/index.html' : urlPath);
@@ -31,10 +42,12 @@ export async function serveStatic(root: string, urlPath: string, response: HttpR
     return;
   }
   const body = await readFile(file);
+  const page = extname(file) === '.html';
   response.writeHead(200, {
     'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-    'cache-control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=3600',
+    'cache-control': page ? 'no-cache' : 'public, max-age=3600',
     'x-content-type-options': 'nosniff',
+    ...(page ? {} : EMBEDDABLE_HEADERS),
   });
   response.end(body);
 }

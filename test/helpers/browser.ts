@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -24,6 +25,24 @@ export async function launchBrowser(): Promise<BrowserContext> {
   });
 }
 
+const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * axe-core's violations on the page as it is now (open shadow roots included, so the widget's
+ * inside too), one line each: rule, what it asks, where.
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE_PATH });
+  return page.evaluate(async () => {
+    const { axe } = window as unknown as { axe: typeof import('axe-core') };
+    const { violations } = await axe.run(document, { resultTypes: ['violations'] });
+    return violations.map(
+      (violation) =>
+        `${violation.id}: ${violation.help} (${violation.nodes.map((node) => JSON.stringify(node.target)).join(', ')})`,
+    );
+  });
+}
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
@@ -42,6 +61,7 @@ export function widget(page: Page) {
       await chat.locator('button.send:not([disabled])').waitFor();
     },
     async settings(temperature: number, maxTokens: number) {
+      if ((await chat.locator('details.settings').getAttribute('open')) === null) await chat.locator('summary').click();
       await chat.locator('input.temperature').fill(String(temperature));
       await chat.locator('input.max-tokens').fill(String(maxTokens));
     },
@@ -60,7 +80,7 @@ export function widget(page: Page) {
       return page.evaluate(() => {
         const messages = document.querySelector('llm-chat')?.shadowRoot?.querySelectorAll('.msg.assistant');
         const copy = messages?.[messages.length - 1]?.cloneNode(true) as HTMLElement | undefined;
-        for (const extra of copy?.querySelectorAll('.note, details') ?? []) extra.remove();
+        for (const extra of copy?.querySelectorAll('.note, details, .code-bar') ?? []) extra.remove();
         return copy?.textContent ?? '';
       });
     },

@@ -1,104 +1,144 @@
-import type { ClientError } from '../../client/ClientError.js';
-import type { ClientGeneration } from '../../client/ClientGeneration.js';
-import { ReconnectingClient } from '../../client/ReconnectingClient.js';
-import type {
-  FinishReason,
-  GenerationDone,
-  HistoryMessage,
-  ServerFrame,
-  Welcome,
-} from '../../protocol/serverFrames.js';
+import { ClientError } from '../../client/ClientError.js';
+import { ClientGeneration } from '../../client/ClientGeneration.js';
+import type { ReconnectingClient } from '../../client/ReconnectingClient.js';
+import type { GenerationDone, ServerFrame, Welcome } from '../../protocol/serverFrames.js';
 import { WS_PATH } from '../../protocol/version.js';
-import { ConversationStore, type StoredConversation } from './ConversationStore.js';
+import { ChatLog } from './ChatLog.js';
+import { ConversationStore, type RunningAnswer, type StoredConversation } from './ConversationStore.js';
+import type { Problem } from './connection/Problem.js';
+import { WidgetConnection, type WidgetState } from './connection/WidgetConnection.js';
 import { describeError } from './describeError.js';
-import { MessageView } from './MessageView.js';
+import { describeFinish, describeModel } from './describeModel.js';
+import type { MessageView } from './MessageView.js';
+import { Settings } from './Settings.js';
 import { STYLES, TEMPLATE } from './template.js';
-
-type ConnectionState = 'connecting' | 'open' | 'reconnecting';
 
 type Running = {
   generation: ClientGeneration;
   view: MessageView;
+  sessionId: string;
   sentAt: number;
   firstTokenAt: number | undefined;
+  /** Picked up again after a reload, rather than sent from this page. */
+  reattached: boolean;
+  /** The server no longer had it when the page asked to pick it up. */
+  resumeFailed: boolean;
 };
 
-const STATE_LABELS: Record<ConnectionState, string> = {
+const STATE_LABELS: Record<WidgetState, string> = {
   connecting: 'Connecting…',
   open: 'Connected',
   reconnecting: 'Reconnecting…',
+  refused: 'Not connected',
 };
 
-const FIRST_RETRY_MS = 250;
-const MAX_RETRY_MS = 5000;
+const noop = () => undefined;
 
 /**
- * `<llm-chat server="ws://host/v1/ws" seed="42">`: a chat with the server, through the project's
- * client. It keeps this browser's conversations in localStorage, survives a dropped connection
- * (the client reconnects, reattaches the session and resumes a running answer from its last
- * token), and has a Stop button (or Esc).
+ * `<llm-chat server="ws://host/v1/ws" ticket-url="/chat-ticket" seed="42" description="…" theme="dark">`:
+ * a chat with the server, through the project's client. It keeps this browser's conversations in
+ * localStorage, survives a dropped connection and a reload (the answer streaming then is picked
+ * up where it was), says why it cannot connect, and renders answers as sanitised Markdown.
  */
 export class LlmChatElement extends HTMLElement {
   private readonly root = this.attachShadow({ mode: 'open' });
   private readonly store = new ConversationStore();
-  private client: ReconnectingClient | undefined;
+  private log!: ChatLog;
+  private settings!: Settings;
+  private connection: WidgetConnection | undefined;
+  private connectionState: WidgetState = 'connecting';
   private sessionId: string | undefined;
+  /** Entries in the server's history of the open conversation (see RunningAnswer.historyLength). */
+  private historyLength = 0;
   private running: Running | undefined;
   /** Counts conversation switches: a reply to an older one (a quick switch) is ignored. */
   private opening = 0;
-  private removed = false;
 
   connectedCallback(): void {
     this.root.innerHTML = `<style>${STYLES}</style>${TEMPLATE}`;
+    this.log = new ChatLog(this.$('.log'));
+    this.settings = new Settings(this.root);
     this.wireControls();
     this.renderConversationList();
-    void this.start();
+    void this.connect();
   }
 
   disconnectedCallback(): void {
-    this.removed = true;
-    void this.client?.close();
+    this.connection?.stop();
+    this.connection = undefined;
   }
 
-  private serverUrl(): string {
-    const attribute = this.getAttribute('server');
-    if (attribute) return attribute;
-    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WS_PATH}`;
+  private get client(): ReconnectingClient | undefined {
+    return this.connection?.client;
   }
 
-  /** Connects (retrying with growing, jittered waits until the server answers), then opens the conversation. */
-  private async start(): Promise<void> {
-    this.showState('connecting');
-    for (let attempt = 0; this.client === undefined && !this.removed; attempt++) {
-      this.client = await ReconnectingClient.connect(this.serverUrl(), {
-        initialDelayMs: FIRST_RETRY_MS,
-        maxDelayMs: MAX_RETRY_MS,
-        onState: (state) => this.onConnection(state),
-        onFrame: (frame) => this.onNotice(frame),
-      }).catch(() => undefined);
-      if (this.client !== undefined) break;
-      this.showState('reconnecting');
-      const wait = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
-      await new Promise((resolve) => setTimeout(resolve, wait * (0.75 + Math.random() * 0.5)));
+  /** The `server` attribute; without it, the server that served this script (not the embedding page's host). */
+  private serverUrl(): string | undefined {
+    const url = new URL(
+      this.getAttribute('server') ?? WS_PATH,
+      this.hasAttribute('server') ? location.href : import.meta.url,
+    );
+    url.protocol = url.protocol.replace(/^http/, 'ws');
+    return url.protocol === 'ws:' || url.protocol === 'wss:' ? url.href : undefined;
+  }
+
+  /** Connects (or connects again after a final refusal), then opens the current conversation. */
+  private async connect(): Promise<void> {
+    this.connection?.stop();
+    const url = this.serverUrl();
+    if (url === undefined) {
+      const text = `The server attribute (${this.getAttribute('server')}) is not a ws:// or wss:// address.`;
+      this.onConnectionState('refused', { text, final: true });
+      return;
     }
-    if (this.client === undefined) return;
-    this.onConnection('open');
+    const connection = new WidgetConnection({
+      url,
+      ticketUrl: this.getAttribute('ticket-url') ?? undefined,
+      onState: (state, problem) => {
+        if (this.connection === connection) this.onConnectionState(state, problem);
+      },
+      onFrame: (frame) => this.onNotice(frame),
+    });
+    this.connection = connection;
+    const client = await connection.start();
+    if (client === undefined || this.connection !== connection) return;
     await this.openConversation(this.store.current());
   }
 
-  /** The client reconnected by itself (sessions reattached, answers resumed) or lost the connection. */
-  private onConnection(state: 'open' | 'reconnecting' | 'closed'): void {
-    if (state === 'closed') return;
-    this.showState(state);
-    if (state !== 'open' || this.client === undefined) return;
-    this.applyWelcome(this.client.client.welcome);
-    this.setBusy(this.running !== undefined);
+  /** Connected, reconnecting (the client reattaches and resumes by itself), or refused for good. */
+  private onConnectionState(state: WidgetState, problem: Problem | undefined): void {
+    this.connectionState = state;
+    const label = this.$('.state');
+    label.dataset.state = state;
+    label.textContent = STATE_LABELS[state];
+    this.showProblem(problem);
+    const client = this.client;
+    if (state === 'open' && client !== undefined) this.applyWelcome(client.client.welcome);
+    // Refused for good: nothing will resume the answer, so it ends here (and says so).
+    if (state === 'refused') this.running?.generation.fail(new ClientError('connection_closed', 'Refused'));
+    if (this.running !== undefined)
+      this.status(
+        state === 'open' ? 'Answering…' : 'Connection lost: the answer goes on from where it was once reconnected.',
+      );
+    this.refreshControls();
+  }
+
+  private showProblem(problem: Problem | undefined): void {
+    const banner = this.$('.problem');
+    banner.hidden = problem === undefined;
+    banner.dataset.final = String(problem?.final ?? false);
+    this.$('.problem-text').textContent = problem?.text ?? '';
+    this.$('.retry').hidden = !problem?.final;
   }
 
   private applyWelcome(welcome: Welcome): void {
-    this.$('.reasoning-control').hidden = !welcome.model.reasoning;
-    // The server refuses more than it allows (its setting, capped by the context).
-    this.$<HTMLInputElement>('.max-tokens').max = String(welcome.limits.maxTokens);
+    const facts = describeModel(welcome);
+    this.$('.model-name').textContent = welcome.model.name;
+    const line = this.$('.model-line');
+    line.textContent = this.getAttribute('description') ?? facts;
+    line.title = facts;
+    this.$('.chat').setAttribute('aria-label', `Chat with ${welcome.model.name}`);
+    this.settings.apply(welcome);
   }
 
   /** Frames no request waits for. */
@@ -114,30 +154,31 @@ export class LlmChatElement extends HTMLElement {
     const attempt = ++this.opening;
     const previous = this.sessionId;
     try {
-      const { sessionId, resumeToken } = conversation ?? {};
-      const existing = sessionId !== undefined && resumeToken !== undefined;
-      const session = await client.openSession(existing ? { sessionId, resumeToken } : {});
+      const session = await client.openSession(
+        conversation === undefined ? {} : { sessionId: conversation.sessionId, resumeToken: conversation.resumeToken },
+      );
       if (attempt !== this.opening) {
-        await client.closeSession(session.sessionId).catch(() => undefined);
+        await client.closeSession(session.sessionId).catch(noop);
         return;
       }
       // One conversation at a time on the connection: the one left keeps living on the server.
-      if (previous !== undefined && previous !== session.sessionId)
-        void client.closeSession(previous).catch(() => undefined);
-      const known = this.store.list().find((c) => c.sessionId === session.sessionId);
-      const { sessionId: id, resumeToken: token } = session;
-      this.store.save({ sessionId: id, resumeToken: token, title: known?.title ?? 'New chat', updatedAt: Date.now() });
-      this.sessionId = session.sessionId;
+      if (previous !== undefined && previous !== session.sessionId) void client.closeSession(previous).catch(noop);
+      const known = this.store.find(session.sessionId);
+      const { sessionId, resumeToken } = session;
+      this.store.save({ ...known, sessionId, resumeToken, title: known?.title ?? 'New chat', updatedAt: Date.now() });
+      this.sessionId = sessionId;
+      this.historyLength = session.history.length;
       this.renderConversationList();
-      this.renderHistory(session.resumed ? session.history : []);
-      this.setBusy(false);
+      this.log.show(session.resumed ? session.history : []);
+      if (known?.running !== undefined && session.resumed) this.reattach(client, sessionId, known.running);
+      this.refreshControls();
     } catch (error) {
       if (attempt !== this.opening) return;
       if (conversation === undefined) {
         this.status(describeError(error as ClientError), true);
         return;
       }
-      // The conversation expired on the server (or the server restarted): start a new one.
+      // The conversation expired on the server (or the server restarted without it): start a new one.
       this.store.forget(conversation.sessionId);
       this.store.clearCurrent();
       this.sessionId = undefined;
@@ -145,53 +186,86 @@ export class LlmChatElement extends HTMLElement {
     }
   }
 
+  /**
+   * Shows the answer that was streaming when the page was left and follows it: resuming after seq 0
+   * replays what it has so far in a frame or two (shown at once), then the rest streams live.
+   */
+  private reattach(client: ReconnectingClient, sessionId: string, answer: RunningAnswer): void {
+    if (this.historyLength >= answer.historyLength + 2) {
+      this.store.setRunning(sessionId, undefined);
+      return;
+    }
+    this.log.addQuestion(answer.question);
+    const generation = new ClientGeneration(sessionId, undefined, client.client);
+    generation.genId = answer.genId;
+    client.client.adopt(generation);
+    const running: Running = {
+      ...{ generation, view: this.log.addAnswer(), sessionId, sentAt: performance.now(), firstTokenAt: undefined },
+      ...{ reattached: true, resumeFailed: false },
+    };
+    this.running = running;
+    this.status('Picking the answer up where it was…');
+    generation.resume().catch((error: ClientError) => {
+      running.resumeFailed = true;
+      generation.fail(error);
+    });
+    void this.follow(running);
+  }
+
   private send(): void {
     const input = this.$<HTMLTextAreaElement>('textarea');
     const content = input.value.trim();
     const client = this.client;
-    if (content === '' || this.sessionId === undefined || this.running !== undefined) return;
-    if (client === undefined || !client.client.isOpen) {
-      this.status('Not connected yet; your message is still in the box.', true);
+    if (content === '') return;
+    if (this.connectionState !== 'open' || client === undefined || !client.client.isOpen) {
+      this.status('Not connected: your message stays in the box until the connection is back.', true);
       return;
     }
+    if (this.running !== undefined) {
+      this.status('Still answering: wait for the answer to end, or press Stop.', true);
+      return;
+    }
+    const sessionId = this.sessionId;
+    if (sessionId === undefined) return;
     input.value = '';
     this.titleConversation(content);
-    const log = this.$('.log');
-    this.stickToBottom(() => new MessageView(log, 'user', content));
-    const view = this.stickToBottom(() => new MessageView(log, 'assistant'));
-    const generation = client.chat(this.sessionId, content, this.params());
-    generation.onQueued = (position) =>
+    this.log.addQuestion(content);
+    const view = this.log.addAnswer();
+    const generation = client.chat(sessionId, content, this.settings.params(this.getAttribute('seed')));
+    const { historyLength } = this;
+    generation.onQueued = (position) => {
       this.status(position > 0 ? `Waiting in line: position ${position}` : 'Starting…');
+      this.refreshControls();
+    };
     generation.onStarted = () => this.status('Answering…');
-    const running = { generation, view, sentAt: performance.now(), firstTokenAt: undefined };
-    this.running = running;
-    this.setBusy(true);
+    // Noted for a reload: the page that comes back picks this answer up (see reattach).
+    generation.queued.then(({ genId }) => {
+      if (!generation.finished) this.store.setRunning(sessionId, { genId, question: content, historyLength });
+    }, noop);
+    const running = { generation, view, sessionId, sentAt: performance.now(), firstTokenAt: undefined };
+    this.running = { ...running, reattached: false, resumeFailed: false };
+    this.refreshControls();
     this.status('Sending…');
-    void this.follow(running);
+    void this.follow(this.running);
   }
 
   /** Streams the answer into its view (across reconnects), then notes how it ended. */
   private async follow(running: Running): Promise<void> {
     try {
       for await (const chunk of running.generation) {
+        if (running.firstTokenAt === undefined && running.reattached) this.status('Answering…');
         running.firstTokenAt ??= performance.now();
-        this.stickToBottom(() => running.view.append(chunk.text, chunk.channel));
+        running.view.append(chunk.text, chunk.channel);
       }
       this.onDone(running, await running.generation.done);
     } catch (error) {
-      const refusal = error as ClientError;
-      running.view.note(describeError(refusal));
-      this.status(describeError(refusal), true);
-      // Its session is gone (expired, or the server restarted without it): start a new conversation.
-      if (refusal.code === 'not_found' && this.sessionId === running.generation.sessionId) {
-        this.store.forget(running.generation.sessionId);
-        this.store.clearCurrent();
-        this.sessionId = undefined;
-        void this.openConversation(undefined);
-      }
+      this.onFailed(running, error as ClientError);
     } finally {
+      this.log.finish(running.view);
+      const { genId } = running.generation;
+      if (genId !== undefined) this.store.setRunning(running.sessionId, undefined, genId);
       if (this.running === running) this.running = undefined;
-      this.setBusy(this.running !== undefined);
+      this.refreshControls();
     }
   }
 
@@ -200,40 +274,42 @@ export class LlmChatElement extends HTMLElement {
     const ttft = running.firstTokenAt === undefined ? undefined : running.firstTokenAt - running.sentAt;
     const seconds = running.firstTokenAt === undefined ? 0 : (now - running.firstTokenAt) / 1000;
     const rate = seconds > 0 ? done.usage.completionTokens / seconds : undefined;
-    if (done.error !== undefined) running.view.note(describeError({ ...done.error }));
-    else noteFinish(running.view, done.finish);
-    const parts = [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
-    if (rate !== undefined) parts.push(`${rate.toFixed(0)} tokens/s`);
+    const note = done.error !== undefined ? describeError({ ...done.error }) : describeFinish(done.finish);
+    if (note !== undefined) running.view.note(note);
+    // The server keeps a turn that produced text (see the README's protocol section).
+    if (running.sessionId === this.sessionId && (running.view.hasText || done.usage.completionTokens > 0))
+      this.historyLength += 2;
+    const parts = running.reattached
+      ? ['Picked up after the page was left']
+      : [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
+    if (rate !== undefined && !running.reattached) parts.push(`${rate.toFixed(0)} tokens/s`);
     this.status(`${parts.join(' · ')} · ${done.usage.completionTokens} tokens`);
+  }
+
+  private onFailed(running: Running, refusal: ClientError): void {
+    if (running.resumeFailed) {
+      running.view.note('This answer could not be picked up again: the server no longer has it.');
+      this.status('');
+      return;
+    }
+    running.view.note(describeError(refusal));
+    this.status(describeError(refusal), true);
+    // Its session is gone (expired, or the server restarted without it): start a new conversation.
+    if (refusal.code === 'not_found' && this.sessionId === running.sessionId) {
+      this.store.forget(running.sessionId);
+      this.store.clearCurrent();
+      this.sessionId = undefined;
+      void this.openConversation(undefined);
+    }
   }
 
   private stop(): void {
     const generation = this.running?.generation;
-    if (generation?.genId === undefined) return;
+    if (generation?.genId === undefined || this.connectionState !== 'open') return;
     this.status('Stopping…');
-    generation.cancel().then(
-      (ack) => {
-        if (ack.status === 'cancelled' && !generation.finished) this.status('Stop acknowledged.');
-      },
-      () => undefined,
-    );
-  }
-
-  private params() {
-    const number = (selector: string) => Number(this.$<HTMLInputElement>(selector).value);
-    const seed = this.getAttribute('seed');
-    const reasoning = this.$('.reasoning-control').hidden
-      ? {}
-      : { reasoning: this.$<HTMLSelectElement>('.reasoning').value as 'low' | 'medium' | 'high' };
-    return {
-      temperature: Math.min(2, Math.max(0, number('.temperature'))),
-      maxTokens: Math.min(
-        Number(this.$<HTMLInputElement>('.max-tokens').max || Number.POSITIVE_INFINITY),
-        Math.max(1, Math.round(number('.max-tokens'))),
-      ),
-      ...(seed === null ? {} : { seed: Number(seed) }),
-      ...reasoning,
-    };
+    generation.cancel().then((ack) => {
+      if (ack.status === 'cancelled' && !generation.finished) this.status('Stop acknowledged.');
+    }, noop);
   }
 
   private wireControls(): void {
@@ -243,7 +319,7 @@ export class LlmChatElement extends HTMLElement {
       this.send();
     });
     input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey) {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.send();
       }
@@ -252,28 +328,17 @@ export class LlmChatElement extends HTMLElement {
       if ((event as KeyboardEvent).key === 'Escape') this.stop();
     });
     this.$('.stop').addEventListener('click', () => this.stop());
+    this.$('.retry').addEventListener('click', () => void this.connect());
     this.$('.new').addEventListener('click', () => {
       if (this.running !== undefined) return;
       this.store.clearCurrent();
-      this.setBusy(false);
       void this.openConversation(undefined);
     });
     this.$<HTMLSelectElement>('.conversations').addEventListener('change', (event) => {
-      const chosen = this.store.list().find((c) => c.sessionId === (event.target as HTMLSelectElement).value);
+      const chosen = this.store.find((event.target as HTMLSelectElement).value);
       if (chosen === undefined || this.running !== undefined) return;
       void this.openConversation(chosen);
     });
-  }
-
-  private renderHistory(history: HistoryMessage[]): void {
-    const log = this.$('.log');
-    log.replaceChildren();
-    for (const message of history) {
-      if (message.role === 'system') continue;
-      const view = new MessageView(log, message.role, message.content);
-      if (message.finish !== undefined) noteFinish(view, message.finish);
-    }
-    log.scrollTop = log.scrollHeight;
   }
 
   private renderConversationList(): void {
@@ -296,29 +361,14 @@ export class LlmChatElement extends HTMLElement {
     this.renderConversationList();
   }
 
-  /** Keeps the newest line in view, unless the reader scrolled up. */
-  private stickToBottom<T>(change: () => T): T {
-    const log = this.$('.log');
-    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
-    const result = change();
-    if (atBottom) log.scrollTop = log.scrollHeight;
-    return result;
-  }
-
-  private setBusy(busy: boolean): void {
-    this.sendButton().disabled = busy || this.sessionId === undefined;
-    this.$<HTMLButtonElement>('.stop').disabled = !busy;
-  }
-
-  private sendButton(): HTMLButtonElement {
-    return this.$<HTMLButtonElement>('.send');
-  }
-
-  private showState(state: ConnectionState): void {
-    const label = this.$('.state');
-    label.dataset.state = state;
-    label.textContent = STATE_LABELS[state];
-    if (state !== 'open') this.sendButton().disabled = true;
+  /** What may be pressed follows from the connection, the conversation and the running answer. */
+  private refreshControls(): void {
+    const open = this.connectionState === 'open';
+    const busy = this.running !== undefined;
+    this.$<HTMLButtonElement>('.send').disabled = !open || busy || this.sessionId === undefined;
+    this.$<HTMLButtonElement>('.stop').disabled = !open || this.running?.generation.genId === undefined;
+    this.$<HTMLButtonElement>('.new').disabled = !open || busy;
+    this.$<HTMLSelectElement>('.conversations').disabled = !open || busy;
   }
 
   private status(text: string, isError = false): void {
@@ -330,17 +380,4 @@ export class LlmChatElement extends HTMLElement {
   private $<T extends HTMLElement = HTMLElement>(selector: string): T {
     return this.root.querySelector(selector) as T;
   }
-}
-
-/** How an answer that did not simply stop ended, said under it (live and in restored history alike). */
-function noteFinish(view: MessageView, finish: FinishReason): void {
-  const notes: Partial<Record<FinishReason, string>> = {
-    cancelled: 'Stopped.',
-    length: 'Reached the maximum length.',
-    timeout: 'Took too long and was stopped.',
-    error: 'Failed.',
-    interrupted: 'Interrupted: the server stopped before this answer finished. Send your message again to go on.',
-  };
-  const note = notes[finish];
-  if (note !== undefined) view.note(note);
 }

@@ -8,9 +8,11 @@ export function describeError(error: { code: string; message: string; retryAfter
     case 'queue_full':
       return `The server is busy right now.${retry}`;
     case 'session_busy':
-      return 'Still answering the last message: wait for it or press Stop.';
+      return 'This conversation is still being answered (perhaps in another tab): wait for the answer to end.';
     case 'payload_too_large':
       return 'That message is too long.';
+    case 'session_full':
+      return 'This conversation is full: start a new chat.';
     case 'shutting_down':
     case 'not_ready':
       return `The server is restarting.${retry}`;
