@@ -81,7 +81,7 @@ export function widget(page: Page) {
         const messages = document.querySelector('llm-chat')?.shadowRoot?.querySelectorAll('.msg.assistant');
         const copy = messages?.[messages.length - 1]?.cloneNode(true) as HTMLElement | undefined;
         for (const extra of copy?.querySelectorAll('.note, details, .code-bar') ?? []) extra.remove();
-        return copy?.textContent ?? '';
+        return (copy?.textContent ?? '').trim();
       });
     },
   };

@@ -1,5 +1,5 @@
 import type { HistoryMessage } from '../../protocol/serverFrames.js';
-import { describeFinish } from './describeModel.js';
+import { describeFinish } from './describeAnswer.js';
 import { MessageView } from './MessageView.js';
 
 /** The messages, kept scrolled to the newest line unless the reader scrolled up. */

@@ -1,14 +1,16 @@
 import { ClientError } from '../../client/ClientError.js';
 import { ClientGeneration } from '../../client/ClientGeneration.js';
 import type { ReconnectingClient } from '../../client/ReconnectingClient.js';
-import type { GenerationDone, ServerFrame, Welcome } from '../../protocol/serverFrames.js';
+import type { GenerationDone, ServerFrame } from '../../protocol/serverFrames.js';
 import { WS_PATH } from '../../protocol/version.js';
 import { ChatLog } from './ChatLog.js';
+import { ConnectionView } from './ConnectionView.js';
+import { ConversationPicker, NEW_CHAT_TITLE } from './ConversationPicker.js';
 import { ConversationStore, type RunningAnswer, type StoredConversation } from './ConversationStore.js';
 import type { Problem } from './connection/Problem.js';
 import { WidgetConnection, type WidgetState } from './connection/WidgetConnection.js';
+import { answerStats, describeFinish } from './describeAnswer.js';
 import { describeError } from './describeError.js';
-import { describeFinish, describeModel } from './describeModel.js';
 import type { MessageView } from './MessageView.js';
 import { Settings } from './Settings.js';
 import { STYLES, TEMPLATE } from './template.js';
@@ -25,13 +27,6 @@ type Running = {
   resumeFailed: boolean;
 };
 
-const STATE_LABELS: Record<WidgetState, string> = {
-  connecting: 'Connecting…',
-  open: 'Connected',
-  reconnecting: 'Reconnecting…',
-  refused: 'Not connected',
-};
-
 const noop = () => undefined;
 
 /**
@@ -45,6 +40,8 @@ export class LlmChatElement extends HTMLElement {
   private readonly store = new ConversationStore();
   private log!: ChatLog;
   private settings!: Settings;
+  private picker!: ConversationPicker;
+  private header!: ConnectionView;
   private connection: WidgetConnection | undefined;
   private connectionState: WidgetState = 'connecting';
   private sessionId: string | undefined;
@@ -58,8 +55,12 @@ export class LlmChatElement extends HTMLElement {
     this.root.innerHTML = `<style>${STYLES}</style>${TEMPLATE}`;
     this.log = new ChatLog(this.$('.log'));
     this.settings = new Settings(this.root);
+    this.header = new ConnectionView(this.root, () => void this.connect());
+    this.picker = new ConversationPicker(this.$('.conversations'), this.store, (chosen) => {
+      if (this.running === undefined) void this.openConversation(chosen);
+    });
     this.wireControls();
-    this.renderConversationList();
+    this.picker.render(this.sessionId);
     void this.connect();
   }
 
@@ -108,12 +109,12 @@ export class LlmChatElement extends HTMLElement {
   /** Connected, reconnecting (the client reattaches and resumes by itself), or refused for good. */
   private onConnectionState(state: WidgetState, problem: Problem | undefined): void {
     this.connectionState = state;
-    const label = this.$('.state');
-    label.dataset.state = state;
-    label.textContent = STATE_LABELS[state];
-    this.showProblem(problem);
-    const client = this.client;
-    if (state === 'open' && client !== undefined) this.applyWelcome(client.client.welcome);
+    this.header.show(state, problem);
+    const welcome = this.client?.client.welcome;
+    if (state === 'open' && welcome !== undefined) {
+      this.header.showModel(welcome, this.getAttribute('description'));
+      this.settings.apply(welcome);
+    }
     // Refused for good: nothing will resume the answer, so it ends here (and says so).
     if (state === 'refused') this.running?.generation.fail(new ClientError('connection_closed', 'Refused'));
     if (this.running !== undefined)
@@ -123,28 +124,10 @@ export class LlmChatElement extends HTMLElement {
     this.refreshControls();
   }
 
-  private showProblem(problem: Problem | undefined): void {
-    const banner = this.$('.problem');
-    banner.hidden = problem === undefined;
-    banner.dataset.final = String(problem?.final ?? false);
-    this.$('.problem-text').textContent = problem?.text ?? '';
-    this.$('.retry').hidden = !problem?.final;
-  }
-
-  private applyWelcome(welcome: Welcome): void {
-    const facts = describeModel(welcome);
-    this.$('.model-name').textContent = welcome.model.name;
-    const line = this.$('.model-line');
-    line.textContent = this.getAttribute('description') ?? facts;
-    line.title = facts;
-    this.$('.chat').setAttribute('aria-label', `Chat with ${welcome.model.name}`);
-    this.settings.apply(welcome);
-  }
-
   /** Frames no request waits for. */
   private onNotice(frame: ServerFrame): void {
-    if (frame.type === 'server.notice')
-      this.status('The server is restarting; the answer will resume when it is back.');
+    if (frame.type !== 'server.notice') return;
+    this.status(`The server is restarting${this.running ? '; the answer will go on when it is back' : ''}.`);
   }
 
   /** Reattaches a stored conversation (after a reload, or chosen from the list), or starts a new one. */
@@ -165,10 +148,16 @@ export class LlmChatElement extends HTMLElement {
       if (previous !== undefined && previous !== session.sessionId) void client.closeSession(previous).catch(noop);
       const known = this.store.find(session.sessionId);
       const { sessionId, resumeToken } = session;
-      this.store.save({ ...known, sessionId, resumeToken, title: known?.title ?? 'New chat', updatedAt: Date.now() });
+      this.store.save({
+        ...known,
+        sessionId,
+        resumeToken,
+        title: known?.title ?? NEW_CHAT_TITLE,
+        updatedAt: Date.now(),
+      });
       this.sessionId = sessionId;
       this.historyLength = session.history.length;
-      this.renderConversationList();
+      this.picker.render(this.sessionId);
       this.log.show(session.resumed ? session.history : []);
       if (known?.running !== undefined && session.resumed) this.reattach(client, sessionId, known.running);
       this.refreshControls();
@@ -228,7 +217,7 @@ export class LlmChatElement extends HTMLElement {
     const sessionId = this.sessionId;
     if (sessionId === undefined) return;
     input.value = '';
-    this.titleConversation(content);
+    this.picker.title(content);
     this.log.addQuestion(content);
     const view = this.log.addAnswer();
     const generation = client.chat(sessionId, content, this.settings.params(this.getAttribute('seed')));
@@ -270,20 +259,12 @@ export class LlmChatElement extends HTMLElement {
   }
 
   private onDone(running: Running, done: GenerationDone): void {
-    const now = performance.now();
-    const ttft = running.firstTokenAt === undefined ? undefined : running.firstTokenAt - running.sentAt;
-    const seconds = running.firstTokenAt === undefined ? 0 : (now - running.firstTokenAt) / 1000;
-    const rate = seconds > 0 ? done.usage.completionTokens / seconds : undefined;
     const note = done.error !== undefined ? describeError({ ...done.error }) : describeFinish(done.finish);
     if (note !== undefined) running.view.note(note);
     // The server keeps a turn that produced text (see the README's protocol section).
     if (running.sessionId === this.sessionId && (running.view.hasText || done.usage.completionTokens > 0))
       this.historyLength += 2;
-    const parts = running.reattached
-      ? ['Picked up after the page was left']
-      : [ttft === undefined ? 'No tokens' : `First token after ${Math.round(ttft)} ms`];
-    if (rate !== undefined && !running.reattached) parts.push(`${rate.toFixed(0)} tokens/s`);
-    this.status(`${parts.join(' · ')} · ${done.usage.completionTokens} tokens`);
+    this.status(answerStats(running, done, performance.now()));
   }
 
   private onFailed(running: Running, refusal: ClientError): void {
@@ -328,37 +309,11 @@ export class LlmChatElement extends HTMLElement {
       if ((event as KeyboardEvent).key === 'Escape') this.stop();
     });
     this.$('.stop').addEventListener('click', () => this.stop());
-    this.$('.retry').addEventListener('click', () => void this.connect());
     this.$('.new').addEventListener('click', () => {
       if (this.running !== undefined) return;
       this.store.clearCurrent();
       void this.openConversation(undefined);
     });
-    this.$<HTMLSelectElement>('.conversations').addEventListener('change', (event) => {
-      const chosen = this.store.find((event.target as HTMLSelectElement).value);
-      if (chosen === undefined || this.running !== undefined) return;
-      void this.openConversation(chosen);
-    });
-  }
-
-  private renderConversationList(): void {
-    const select = this.$<HTMLSelectElement>('.conversations');
-    select.replaceChildren(
-      ...this.store.list().map((conversation) => {
-        const option = document.createElement('option');
-        option.value = conversation.sessionId;
-        option.textContent = conversation.title;
-        option.selected = conversation.sessionId === this.sessionId;
-        return option;
-      }),
-    );
-  }
-
-  private titleConversation(firstMessage: string): void {
-    const current = this.store.current();
-    if (current === undefined || current.title !== 'New chat') return;
-    this.store.save({ ...current, title: firstMessage.slice(0, 40), updatedAt: Date.now() });
-    this.renderConversationList();
   }
 
   /** What may be pressed follows from the connection, the conversation and the running answer. */
@@ -368,7 +323,7 @@ export class LlmChatElement extends HTMLElement {
     this.$<HTMLButtonElement>('.send').disabled = !open || busy || this.sessionId === undefined;
     this.$<HTMLButtonElement>('.stop').disabled = !open || this.running?.generation.genId === undefined;
     this.$<HTMLButtonElement>('.new').disabled = !open || busy;
-    this.$<HTMLSelectElement>('.conversations').disabled = !open || busy;
+    this.picker.select.disabled = !open || busy;
   }
 
   private status(text: string, isError = false): void {
