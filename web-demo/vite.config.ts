@@ -10,6 +10,8 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: true,
+    // The script runs on other sites' pages: it must not go looking at their <link rel="modulepreload">.
+    modulePreload: { polyfill: false },
     rollupOptions: { output: { entryFileNames: 'llm-chat.js', assetFileNames: '[name][extname]' } },
   },
 });

@@ -68,6 +68,32 @@ describe.skipIf(!hasChromium)('the widget embedded in a page of another origin, 
     await page.close();
   });
 
+  it('works on a page whose Content-Security-Policy allows only the chat server (no inline styles)', async () => {
+    const server = `127.0.0.1:${harness.port}`;
+    allowed.pageHeaders = {
+      'content-security-policy': `default-src 'none'; script-src http://${server}; connect-src ws://${server} http://${server}; style-src 'self'`,
+    };
+    // The snippet's own style attribute is the page's inline style, which such a policy refuses.
+    allowed.page = embeddingPage(readmeSnippet(server).replace(/ style="[^"]*"/, ''));
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(allowed.origin);
+    const chat = widget(page);
+    await chat.waitConnected();
+    expect(await page.locator('llm-chat .chat').evaluate((element) => getComputedStyle(element).borderRadius)).toBe(
+      '10px',
+    );
+    await chat.send('Once upon a time');
+    await chat.waitAnswered();
+    expect(violations).toEqual([]);
+    allowed.pageHeaders = {};
+    allowed.page = embeddingPage(readmeSnippet(server));
+    await page.close();
+  });
+
   it('says in plain words that an origin is not allowed, and stops trying', async () => {
     const page = await browser.newPage();
     const sockets = countSockets(page);

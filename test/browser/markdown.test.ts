@@ -9,7 +9,7 @@ const CODE = 'const answer = 42;\nconsole.log(answer);';
 /** The echo double answers with the message itself, a word a token: a Markdown answer streamed word by word. */
 const MARKDOWN = `# Plan
 
-Some **bold** words and a [link](https://example.com/docs).
+Some **bold** words, a [link](https://example.com/docs) and a [trap](javascript:alert(1)).
 
 - first
 - second
@@ -73,7 +73,7 @@ describe.skipIf(!hasChromium)('answers as Markdown in the widget', () => {
     expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
     expect(await answer.locator('.code-block pre code').textContent()).toBe(`${CODE}\n`);
     expect(await answer.locator('.code-language').textContent()).toBe('js');
-    expect(await answer.locator('img, script').count()).toBe(0);
+    expect(await answer.locator('img, script, [href^="javascript"]').count()).toBe(0);
     expect(await answer.textContent()).toContain('<img src=x onerror="window.pwned=1">');
     expect(await page.evaluate(() => 'pwned' in window)).toBe(false);
 

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
  */
 export class EmbeddingSite {
   page = '';
+  /** Sent with the page (a Content-Security-Policy, say). */
+  pageHeaders: Record<string, string> = {};
   /** Where tickets come from: the chat server's HTTP address and the site's API key. */
   tickets: { serverUrl: string; apiKey: string } | undefined;
   ticketRequests = 0;
@@ -34,7 +36,7 @@ export class EmbeddingSite {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     if (request.method === 'GET' && request.url === '/') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(this.page);
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...this.pageHeaders }).end(this.page);
       return;
     }
     if (request.method === 'POST' && request.url === '/chat-ticket' && this.tickets !== undefined) {

@@ -52,7 +52,8 @@ export class LlmChatElement extends HTMLElement {
   private opening = 0;
 
   connectedCallback(): void {
-    this.root.innerHTML = `<style>${STYLES}</style>${TEMPLATE}`;
+    this.root.adoptedStyleSheets = [styleSheet()];
+    this.root.innerHTML = TEMPLATE;
     this.log = new ChatLog(this.$('.log'));
     this.settings = new Settings(this.root);
     this.header = new ConnectionView(this.root, () => void this.connect());
@@ -335,4 +336,15 @@ export class LlmChatElement extends HTMLElement {
   private $<T extends HTMLElement = HTMLElement>(selector: string): T {
     return this.root.querySelector(selector) as T;
   }
+}
+
+let sheet: CSSStyleSheet | undefined;
+
+/** One stylesheet shared by every widget on the page; adopted, so a page's CSP on inline styles does not block it. */
+function styleSheet(): CSSStyleSheet {
+  if (sheet === undefined) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLES);
+  }
+  return sheet;
 }
