@@ -109,6 +109,8 @@ describe.skipIf(!hasChromium)('the <llm-chat> widget in Chromium', () => {
     await again.user.last().waitFor();
     expect(await again.user.last().textContent()).toBe('Tell me about a cat');
     expect(await again.lastAnswerText()).toBe(answer);
+    // The history says how the answer ended (30 tokens asked), so the note comes back too.
+    expect(await again.assistant.last().locator('.note').textContent()).toBe('Reached the maximum length.');
     expect(await page.locator('llm-chat select.conversations option:checked').textContent()).toBe(
       'Tell me about a cat',
     );
