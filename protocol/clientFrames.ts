@@ -8,6 +8,22 @@ export const ServerId = z.string().min(1).max(64);
 export const ReasoningLevel = z.enum(['low', 'medium', 'high']);
 
 /**
+ * What the answer must be: free text (the default), any JSON object, or JSON valid against a
+ * schema (constrained by a grammar built from it, so it always parses; a schema with constructs
+ * the grammar cannot enforce is refused with `bad_frame` naming them).
+ */
+export const ResponseFormat = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({ type: z.literal('json_object') }),
+  z.strictObject({
+    type: z.literal('json_schema'),
+    /** A JSON Schema; `name` is for the caller's own bookkeeping. */
+    schema: z.record(z.string(), z.unknown()),
+    name: z.string().min(1).max(64).optional(),
+  }),
+]);
+
+/**
  * Sampling and length parameters of one generation. Unknown keys are refused (a typo such as
  * `temprature` gets a clear error instead of being ignored).
  */
@@ -25,6 +41,7 @@ export const GenerationParams = z.strictObject({
    * server in front of upstream engines serves more than one; an unknown name gets `not_found`.
    */
   model: z.string().min(1).max(256).optional(),
+  responseFormat: ResponseFormat.optional(),
 });
 
 export const SessionOpen = z.object({
@@ -84,6 +101,7 @@ export const ClientFrame = z.discriminatedUnion('type', [
 
 export type GenerationParams = z.infer<typeof GenerationParams>;
 export type ReasoningLevel = z.infer<typeof ReasoningLevel>;
+export type ResponseFormat = z.infer<typeof ResponseFormat>;
 export type SessionOpen = z.infer<typeof SessionOpen>;
 export type SessionClose = z.infer<typeof SessionClose>;
 export type ChatSend = z.infer<typeof ChatSend>;

@@ -5,6 +5,7 @@
 export const ERROR_CODES = [
   'bad_json',
   'bad_frame',
+  'unsupported_parameter',
   'unknown_type',
   'unsupported_version',
   'unauthorized',
@@ -32,6 +33,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export const RETRYABLE: Readonly<Record<ErrorCode, boolean>> = {
   bad_json: false,
   bad_frame: false,
+  unsupported_parameter: false,
   unknown_type: false,
   unsupported_version: false,
   unauthorized: false,

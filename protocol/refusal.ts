@@ -4,12 +4,19 @@ import { type ErrorCode, RETRYABLE } from './errorCodes.js';
  * A request refused, whatever refused it (decoding, authentication, a limit, admission, the
  * scheduler): what the client is told in an `error` frame or an HTTP error body.
  */
-export type Refusal = { code: ErrorCode; message: string; retryAfterMs?: number };
+export type Refusal = {
+  code: ErrorCode;
+  message: string;
+  retryAfterMs?: number;
+  /** The request field at fault, where one is (OpenAI's error `param`). */
+  param?: string;
+};
 
 /** The one table from error code to HTTP status: no status is written by hand elsewhere. */
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   bad_json: 400,
   bad_frame: 400,
+  unsupported_parameter: 400,
   unknown_type: 400,
   unsupported_version: 426,
   unauthorized: 401,
@@ -55,7 +62,7 @@ const OPENAI_TYPES: Readonly<Record<number, string>> = {
 
 /** The OpenAI-shaped error body (the /v1 API), with our code. */
 export function openAiErrorBody(refusal: Refusal) {
-  const { code, message, retryAfterMs } = refusal;
+  const { code, message, retryAfterMs, param = null } = refusal;
   const type = OPENAI_TYPES[HTTP_STATUS[code]] ?? 'server_error';
-  return { error: { message, type, param: null, code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } };
+  return { error: { message, type, param, code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } };
 }

@@ -1,4 +1,4 @@
-import type { Channel, ErrorCode, ReasoningLevel } from '../../protocol/index.js';
+import type { Channel, ErrorCode, ReasoningLevel, ResponseFormat } from '../../protocol/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 export type ChatMessage = { role: ChatRole; content: string };
@@ -15,6 +15,11 @@ export type SamplingParams = {
   reasoning?: ReasoningLevel;
   /** One of the engine's `models()`; undefined runs its default (`info.modelName`). */
   model?: string;
+  /**
+   * JSON only, constrained by a grammar: any object, or a value of a schema already checked by
+   * `toGrammarSchema` (the request's parser refuses one it cannot enforce). Defaults to free text.
+   */
+  responseFormat?: ResponseFormat;
 };
 
 export type EngineChunk = { text: string; channel: Channel; tokens: number };

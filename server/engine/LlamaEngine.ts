@@ -1,8 +1,10 @@
 import { basename } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import {
   type ChatHistoryItem,
   type ChatWrapper,
+  type GbnfJsonSchema,
   getLlama,
   HarmonyChatWrapper,
   type Llama,
@@ -10,17 +12,27 @@ import {
   type LlamaChatResponseChunk,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaGrammar,
   LlamaLogLevel,
   type LlamaModel,
   resolveChatWrapper,
   type Token,
 } from 'node-llama-cpp';
-import type { Channel } from '../../protocol/index.js';
+import type { Channel, ResponseFormat } from '../../protocol/index.js';
 import { ContextLockYield } from './ContextLockYield.js';
 import { DeferredDelivery } from './DeferredDelivery.js';
-import type { ChatMessage, Engine, EngineInfo, EngineRequest, EngineResult, EngineStop } from './Engine.js';
+import {
+  type ChatMessage,
+  type Engine,
+  EngineError,
+  type EngineInfo,
+  type EngineRequest,
+  type EngineResult,
+  type EngineStop,
+} from './Engine.js';
 import { countTokensInSlices, fitPrompt } from './fitPrompt.js';
 import { PlainTextChatWrapper } from './PlainTextChatWrapper.js';
+import { toGrammarSchema } from './toGrammarSchema.js';
 
 export type LlamaEngineOptions = {
   modelPath: string;
@@ -35,6 +47,7 @@ export type LlamaEngineOptions = {
 const PREFILL_CHUNK_MS = 40;
 const MIN_PREFILL_CHUNK = 8;
 const MAX_PREFILL_CHUNK = 2048;
+const GRAMMARS_KEPT = 64;
 
 /** The Engine on node-llama-cpp: one model, one context, one sequence per concurrent generation. */
 export class LlamaEngine implements Engine {
@@ -42,6 +55,8 @@ export class LlamaEngine implements Engine {
   private readonly plainText = new PlainTextChatWrapper();
   /** Content tokens per message; stored history keeps its message objects, so each is counted once. */
   private readonly tokenCounts = new WeakMap<ChatMessage, number>();
+  /** Grammars by their schema's JSON: bots send the same schema with every request. */
+  private readonly grammars = new LRUCache<string, Promise<LlamaGrammar>>({ max: GRAMMARS_KEPT });
 
   private constructor(
     readonly info: EngineInfo,
@@ -98,6 +113,7 @@ export class LlamaEngine implements Engine {
       await this.lockYield.run(sequence, () => sequence.eraseContextTokenRanges([stale]));
     }
     const counts = { promptTokens: promptTokens.length, cachedPromptTokens };
+    const grammar = await this.grammarFor(request.params.responseFormat);
     await this.prefill(sequence, promptTokens.slice(cachedPromptTokens, -1), request.signal);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper });
     // Tokens of a chunk without text yet (a split character) are counted with the next one.
@@ -105,6 +121,7 @@ export class LlamaEngine implements Engine {
     try {
       const response = await chat.generateResponse(history, {
         ...samplingOptions(request),
+        ...(grammar === undefined ? {} : { grammar }),
         // The answer ends when the context is full: never a context shift, which would crawl.
         maxTokens: Math.min(request.params.maxTokens, this.info.contextSize - promptTokens.length),
         signal: request.signal,
@@ -148,6 +165,26 @@ export class LlamaEngine implements Engine {
       this.prefillChunkTokens = Math.min(MAX_PREFILL_CHUNK, Math.max(MIN_PREFILL_CHUNK, fitting));
       await nextTurn();
     }
+  }
+
+  /** The grammar that keeps the answer to the response format; none for free text. */
+  private grammarFor(format: ResponseFormat | undefined): Promise<LlamaGrammar> | undefined {
+    if (format === undefined || format.type === 'text') return undefined;
+    const key = format.type === 'json_object' ? '' : JSON.stringify(format.schema);
+    let grammar = this.grammars.get(key);
+    if (grammar === undefined) {
+      grammar = format.type === 'json_object' ? this.llama.getGrammarFor('json') : this.schemaGrammar(format.schema);
+      // A failed build is not kept: the next request tries again.
+      grammar.catch(() => this.grammars.delete(key));
+      this.grammars.set(key, grammar);
+    }
+    return grammar;
+  }
+
+  private schemaGrammar(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const converted = toGrammarSchema(schema);
+    if ('error' in converted) return Promise.reject(new EngineError('bad_frame', converted.error.message));
+    return this.llama.createGrammarForJsonSchema<GbnfJsonSchema>(converted.schema);
   }
 
   async dispose(): Promise<void> {

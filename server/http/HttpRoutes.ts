@@ -79,6 +79,10 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     if (isRefusal(identity)) return refuse(identity);
     return listModels(options, refuse, response);
   }
+  if (isUnknownApiPath(path)) {
+    if (isRefusal(identity)) return refuse(identity);
+    return refuse(notServed(path));
+  }
   if (method !== 'GET' && method !== 'HEAD') return allowOnly('GET, HEAD');
   if (path === '/healthz') return sendJson(response, { status: 'ok' });
   if (path === '/readyz') {
@@ -113,9 +117,31 @@ function isWidgetFile(path: string): boolean {
   return !path.startsWith('/v1/') && !ROUTED_PATHS.has(path);
 }
 
-/** The OpenAI-compatible paths answer errors in OpenAI's shape; the others in the plain one. */
+/** The OpenAI-compatible paths (and unknown ones under /v1/) answer errors in OpenAI's shape; the others in the plain one. */
 function shapeOf(path: string): 'openai' | 'plain' {
-  return API_KINDS[path] !== undefined || path === '/v1/models' ? 'openai' : 'plain';
+  return API_KINDS[path] !== undefined || path === '/v1/models' || isUnknownApiPath(path) ? 'openai' : 'plain';
+}
+
+const KNOWN_API_PATHS: ReadonlySet<string> = new Set([...Object.keys(API_KINDS), '/v1/models', '/v1/tickets', WS_PATH]);
+
+/** A path under /v1/ that the server does not serve: 404 whatever the method, as OpenAI answers. */
+function isUnknownApiPath(path: string): boolean {
+  return path.startsWith('/v1/') && !KNOWN_API_PATHS.has(path);
+}
+
+/** What to use instead of the OpenAI endpoints this server does not implement. */
+const INSTEAD: Readonly<Record<string, string>> = {
+  '/v1/responses':
+    'The Responses API (/v1/responses) is not served here; use POST /v1/chat/completions (with the Vercel AI SDK: @ai-sdk/openai-compatible, or the .chat() model of @ai-sdk/openai)',
+  '/v1/embeddings':
+    'Embeddings (/v1/embeddings) are not served here: this server runs a generative model; use an embedding server (llama-server --embeddings, or vLLM)',
+};
+
+function notServed(path: string): Refusal {
+  const message =
+    INSTEAD[path] ??
+    `No such endpoint: ${path} (served: POST /v1/chat/completions, POST /v1/completions, GET /v1/models)`;
+  return { code: 'not_found', message };
 }
 
 /** GET /v1/models: the model this server runs, or every model its upstream engines serve (the default first). */

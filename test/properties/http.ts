@@ -20,7 +20,7 @@ export type HttpCase = {
 
 /** Error codes each status may carry (README: 400, 404, 405, 408, 413, 429, 503). */
 const CODES_BY_STATUS: Readonly<Record<number, readonly ErrorCode[]>> = {
-  400: ['bad_json', 'bad_frame', 'context_overflow'],
+  400: ['bad_json', 'bad_frame', 'unsupported_parameter', 'context_overflow'],
   404: ['not_found'],
   405: ERROR_CODES,
   408: ['request_timeout'],

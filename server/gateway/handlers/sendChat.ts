@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
 import type { ChatSend, ErrorCode, Refusal } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
+import { checkResponseFormat } from '../../engine/checkResponseFormat.js';
 import type { ChatMessage } from '../../engine/Engine.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { GenerationOutcome } from '../../scheduler/Generation.js';
@@ -31,6 +32,11 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
   if (maxTokens > maxTokensAllowed(ctx)) {
     const message = `params.maxTokens may be at most ${maxTokensAllowed(ctx)} (--max-tokens, and the context size)`;
     connection.sendError('bad_frame', message, { id: frame.id });
+    return;
+  }
+  const badSchema = checkResponseFormat(frame.params?.responseFormat, 'params.responseFormat.schema');
+  if (badSchema !== undefined) {
+    connection.refuse(badSchema, frame.id);
     return;
   }
   const noSuchModel = unknownModel(ctx, frame.params?.model);

@@ -16,7 +16,9 @@ import {
   type ResponseHead,
   usageChunkOf,
 } from './openAiFormat.js';
+import { refuseUnsupported } from './refuseUnsupported.js';
 import { ChatCompletionRequest, CompletionRequest, countItems } from './requestSchemas.js';
+import { responseFormatOf } from './responseFormatOf.js';
 
 export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
 
@@ -173,6 +175,8 @@ async function readJson(response: HttpResponse, maxBytes: number): Promise<{ val
 function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Refusal {
   const tooMany = countItems(value);
   if (tooMany !== undefined) return { code: 'payload_too_large', message: tooMany };
+  const unsupported = refuseUnsupported(value);
+  if (unsupported !== undefined) return unsupported;
   const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
   if (!result.success) {
     const message = result.error.issues
@@ -203,6 +207,8 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
     return { code: 'bad_frame', message: `max_tokens may be at most ${limit} (the context size)` };
   }
   const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined);
+  const responseFormat = responseFormatOf(body.response_format);
+  if ('code' in responseFormat) return responseFormat;
   const params: SamplingParams = {
     maxTokens,
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
@@ -213,6 +219,7 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
     ...(stop === undefined ? {} : { stop }),
     ...(body.model === undefined ? {} : { model: body.model }),
     ...('reasoning_effort' in body && body.reasoning_effort != null ? { reasoning: body.reasoning_effort } : {}),
+    ...(responseFormat.format === undefined ? {} : { responseFormat: responseFormat.format }),
   };
   return {
     messages,

@@ -1,6 +1,25 @@
 import { z } from 'zod';
 
-/** The fields of OpenAI's requests that apply to a local model; others are ignored, as OpenAI-compatible servers do. */
+/** OpenAI's `response_format`; a json_schema without `schema` asks for any JSON object. */
+const OpenAiResponseFormat = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().min(1).max(64).optional(),
+      description: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullish(),
+    }),
+  }),
+]);
+
+/**
+ * The fields of OpenAI's requests that apply to a local model. Those that ask for what the server
+ * does not do are refused first (refuseUnsupported); other unknown fields only describe the
+ * caller (`user`, `metadata`, …) and are ignored.
+ */
 const sampling = {
   model: z.string().optional(),
   max_tokens: z.number().int().min(1).nullish(),
@@ -16,6 +35,7 @@ const sampling = {
   n: z.literal(1).nullish(),
   /** Requests with the same key are kept on the same sequence, whose KV cache holds their common start. */
   prompt_cache_key: z.string().min(1).max(64).nullish(),
+  response_format: OpenAiResponseFormat.nullish(),
 };
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -58,5 +78,6 @@ export const CompletionRequest = z.object({
   prompt: z.string().min(1),
 });
 
+export type OpenAiResponseFormat = z.infer<typeof OpenAiResponseFormat>;
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
