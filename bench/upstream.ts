@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { freePort } from '../tooling/freePort.js';
+import { measureOf, type RunMeasure, StreamClock, summarize } from '../tooling/latency.js';
+import { spawnServer } from '../tooling/serverProcess.js';
+import { syntheticLlama } from '../tooling/syntheticModels.js';
+import { MODEL_PATH } from '../tooling/testModel.js';
+import { benchFlags } from './benchFlags.js';
+
+/**
+ * npm run bench:upstream (needs LLAMA_SERVER_BIN): the same streaming client (SSE on
+ * /v1/chat/completions, N streams at once, temperature 0) against llama-server directly and
+ * against this server in front of that llama-server (--upstream), interleaved, for the tiny and
+ * the synthetic 85 M model. The gateway's price: tokens/s ratio and added time to first token.
+ */
+const {
+  repeats,
+  tokens,
+  streams: streamList,
+  models: modelList,
+} = benchFlags(process.argv.slice(2), {
+  repeats: 3,
+  tokens: 128,
+  streams: '1,8,16',
+  models: 'tiny,synthetic',
+});
+const LLAMA_SERVER_BIN = process.env.LLAMA_SERVER_BIN;
+if (LLAMA_SERVER_BIN === undefined) {
+  process.stderr.write('Set LLAMA_SERVER_BIN to a llama-server binary (docs/operations.md says how to build one).\n');
+  process.exit(2);
+}
+const threads = Math.max(1, availableParallelism() - 1);
+const STREAMS = streamList.split(',').map(Number);
+const MAX_STREAMS = Math.max(...STREAMS);
+
+/** llama-server on a free port with MAX_STREAMS slots; resolves once it answers /health. */
+async function startLlamaServer(model: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const args = ['-m', model, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads)];
+  args.push('-np', String(MAX_STREAMS), '-c', String(MAX_STREAMS * 512), '--alias', 'bench-model', '--no-webui');
+  const child = spawn(LLAMA_SERVER_BIN as string, args, { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let waited = 0; ; waited += 100) {
+    const ok = await fetch(`${url}/health`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return { url, child };
+    if (waited > 60_000 || child.exitCode !== null) throw new Error(`llama-server did not start on ${model}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** `streams` SSE streams at once against `baseUrl`; one measure per repeat. */
+async function run(baseUrl: string, streams: number): Promise<RunMeasure> {
+  const startedAt = performance.now();
+  const clocks = await Promise.all(Array.from({ length: streams }, () => stream(baseUrl, startedAt)));
+  return measureOf(clocks, performance.now() - startedAt);
+}
+
+async function stream(baseUrl: string, startedAt: number): Promise<StreamClock> {
+  const clock = new StreamClock(startedAt);
+  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      max_tokens: tokens,
+      temperature: 0,
+      seed: 42,
+      stream: true,
+    }),
+  });
+  if (!response.ok || response.body === null) throw new Error(`${baseUrl}: HTTP ${response.status}`);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end !== -1) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+      if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
+      const chunk = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> };
+      if ((chunk.choices?.[0]?.delta?.content ?? '') !== '') clock.chunk(1);
+    }
+  }
+  return clock;
+}
+
+const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+
+const models = modelList.split(',').map((name) => ({
+  name,
+  path: name === 'tiny' ? MODEL_PATH : syntheticLlama(),
+}));
+console.log(
+  `llama-server ${LLAMA_SERVER_BIN}, ${threads} thread(s), ${tokens} tokens per stream, temperature 0, ${repeats} runs each, interleaved\n`,
+);
+console.log(
+  row([
+    'model',
+    'N',
+    'direct tok/s',
+    'gateway tok/s',
+    'ratio',
+    'TTFT p50 direct',
+    'gateway',
+    'added',
+    'ITL p50 direct',
+    'gateway',
+    'ITL p99 direct',
+    'gateway',
+  ]),
+);
+console.log(row(Array.from({ length: 12 }, () => '---')));
+for (const model of models) {
+  const llama = await startLlamaServer(model.path);
+  const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}`, LOG_LEVEL: 'warn' });
+  const gatewayUrl = `http://127.0.0.1:${await gateway.port()}`;
+  await gateway.ready();
+  try {
+    for (const streams of STREAMS) {
+      const direct: RunMeasure[] = [];
+      const through: RunMeasure[] = [];
+      await run(llama.url, streams); // warm-up, not counted
+      await run(gatewayUrl, streams);
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        direct.push(await run(llama.url, streams));
+        through.push(await run(gatewayUrl, streams));
+      }
+      const d = summarize(direct);
+      const g = summarize(through);
+      console.log(
+        row([
+          model.name,
+          streams,
+          fmt(d.tokensPerSecond, 0),
+          fmt(g.tokensPerSecond, 0),
+          fmt(g.tokensPerSecond / d.tokensPerSecond, 2),
+          fmt(d.ttft.p50),
+          fmt(g.ttft.p50),
+          fmt(g.ttft.p50 - d.ttft.p50, 2),
+          fmt(d.itl.p50, 2),
+          fmt(g.itl.p50, 2),
+          fmt(d.itl.p99, 2),
+          fmt(g.itl.p99, 2),
+        ]),
+      );
+    }
+  } finally {
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
+    llama.child.kill('SIGTERM');
+  }
+}
+process.exit(0);
