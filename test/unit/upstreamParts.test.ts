@@ -160,6 +160,20 @@ describe('the upstream request', () => {
     expect(text.body).not.toHaveProperty('cache_prompt');
   });
 
+  it('forwards structured output as response_format, for the upstream to constrain', () => {
+    const withFormat = (responseFormat: EngineRequest['params']['responseFormat']) => {
+      const base = request('chat');
+      return upstreamRequestOf({ ...base, params: { ...base.params, responseFormat } }, 'm', 'openai').body;
+    };
+    const schema = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] };
+    expect(withFormat({ type: 'json_object' }).response_format).toEqual({ type: 'json_object' });
+    expect(withFormat({ type: 'json_schema', schema, name: 'thing' }).response_format).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'thing', schema, strict: true },
+    });
+    expect(withFormat({ type: 'text' })).not.toHaveProperty('response_format');
+  });
+
   it('gives this server a cache key derived from the session, never the session id itself', () => {
     const { body } = upstreamRequestOf(request('chat', 's_secret-session'), 'm', 'llm-chat-server');
     expect(body.prompt_cache_key).toMatch(/^[\w-]{22}$/);

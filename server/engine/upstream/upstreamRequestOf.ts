@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EngineRequest } from '../Engine.js';
+import type { EngineRequest, SamplingParams } from '../Engine.js';
 
 /**
  * What an upstream turned out to be when it was probed: it decides the extras it is sent
@@ -28,6 +28,8 @@ export function upstreamRequestOf(request: EngineRequest, model: string, kind: U
     }),
   };
   if (kind === 'llama-server') body.cache_prompt = true;
+  const format = responseFormatOf(params.responseFormat);
+  if (format !== undefined) body.response_format = format;
   if (kind === 'llm-chat-server' && request.affinityKey !== undefined) {
     // A digest: the session id means nothing upstream, and is not handed out.
     body.prompt_cache_key = createHash('sha256').update(request.affinityKey).digest('base64url').slice(0, 22);
@@ -37,6 +39,13 @@ export function upstreamRequestOf(request: EngineRequest, model: string, kind: U
   }
   const messages = request.messages.map(({ role, content }) => ({ role, content }));
   return { path: '/chat/completions', body: { ...body, messages, ...defined({ reasoning_effort: params.reasoning }) } };
+}
+
+/** Structured output as OpenAI's API takes it (the upstream constrains it with its own grammar). */
+function responseFormatOf(format: SamplingParams['responseFormat']): Record<string, unknown> | undefined {
+  if (format === undefined || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', json_schema: { name: format.name ?? 'response', schema: format.schema, strict: true } };
 }
 
 function defined(fields: Record<string, unknown>): Record<string, unknown> {
