@@ -59,6 +59,12 @@ const ConfigFields = z.object({
   /** Where downloaded models are kept. Defaults to `~/.cache/llm-chat-server/models`. */
   modelCacheDir: z.string().default(join(homedir(), '.cache', 'llm-chat-server', 'models')),
   /**
+   * The Hugging Face hub `hf:` models come from: a mirror, or a local one (`HF_ENDPOINT`, the name
+   * llama.cpp and node-llama-cpp read; the one setting both the download and its reachability check
+   * use). Defaults to `https://huggingface.co/`.
+   */
+  hfEndpoint: z.url().default('https://huggingface.co/'),
+  /**
    * Where conversations are kept: `sqlite` (the default file), `sqlite:PATH`, `redis://HOST:PORT/DB`
    * (`rediss://` for TLS; many instances share one) or `memory` (nothing outlives the process).
    * Defaults to `sqlite`, in the user's data directory.

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveModelFile } from 'node-llama-cpp';
 
-export type ModelSource = { modelPath?: string; model: string; modelCacheDir: string };
+export type ModelSource = { modelPath?: string; model: string; modelCacheDir: string; hfEndpoint: string };
 
 /** The model could not be found or fetched; the message is meant for the person starting the server. */
 export class ModelNotFoundError extends Error {
@@ -20,8 +20,31 @@ export async function locateModel(source: ModelSource): Promise<string> {
   if (!isRemote(source.model)) return checkLocalFile(source.model);
   const cached = await findCached(source);
   if (cached !== undefined) return cached;
-  await assertReachable(source.model);
-  return resolveModelFile(source.model, { directory: source.modelCacheDir, cli: true });
+  await assertReachable(source);
+  return resolveModelFile(source.model, { ...downloadOptions(source), cli: true });
+}
+
+/**
+ * Where and as what node-llama-cpp keeps the download: the hub is given explicitly, so that it
+ * downloads from where the reachability check looked; a plain URL's file keeps its own name, since
+ * node-llama-cpp cannot tell a plain URL's cached file without asking the network.
+ */
+function downloadOptions(source: ModelSource) {
+  return {
+    directory: source.modelCacheDir,
+    endpoints: { huggingFace: source.hfEndpoint },
+    fileName: plainUrlFileName(source),
+  };
+}
+
+/** The file name of a URL that is not a hub file's (node-llama-cpp names those itself, as hf: URIs). */
+function plainUrlFileName({ model, hfEndpoint }: ModelSource): string | undefined {
+  if (!/^https?:\/\//.test(model)) return undefined;
+  const url = new URL(model);
+  const hubHosts = [new URL(hfEndpoint).hostname, 'huggingface.co', 'hf.co'];
+  if (hubHosts.includes(url.hostname) && /^\/[^/]+\/[^/]+\/resolve\//.test(url.pathname)) return undefined;
+  const name = decodeURIComponent(url.pathname.split('/').pop() ?? '').replace(/[\\/]/g, '_');
+  return /\.gguf$/i.test(name) ? name : undefined;
 }
 
 function isRemote(uri: string): boolean {
@@ -41,18 +64,14 @@ function checkLocalFile(path: string): string {
 
 async function findCached(source: ModelSource): Promise<string | undefined> {
   try {
-    return await resolveModelFile(source.model, {
-      directory: source.modelCacheDir,
-      download: false,
-      cli: false,
-    });
+    return await resolveModelFile(source.model, { ...downloadOptions(source), download: false, cli: false });
   } catch {
     return undefined;
   }
 }
 
-async function assertReachable(uri: string): Promise<void> {
-  const url = uri.startsWith('http') ? new URL(uri).origin : 'https://huggingface.co';
+async function assertReachable({ model: uri, hfEndpoint }: ModelSource): Promise<void> {
+  const url = new URL(uri.startsWith('http') ? uri : hfEndpoint).origin;
   try {
     await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(REACHABILITY_TIMEOUT_MS) });
   } catch (error) {
