@@ -118,7 +118,7 @@ console.log(
 console.log(row(Array.from({ length: 12 }, () => '---')));
 for (const model of models) {
   const llama = await startLlamaServer(model.path);
-  const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}`, LOG_LEVEL: 'warn' });
+  const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}` });
   const gatewayUrl = `http://127.0.0.1:${await gateway.port()}`;
   await gateway.ready();
   try {
