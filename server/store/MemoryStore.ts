@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { MemoryBudgets } from './MemoryBudgets.js';
+import { OneProcessStore } from './OneProcessStore.js';
 import type {
   BeginTurnResult,
   NewSession,
@@ -27,7 +28,7 @@ const GENERATIONS_KEPT = 10_000;
  * reference for the semantics of the others. Sessions past `maxSessions` leave least recently
  * used first.
  */
-export class MemoryStore implements Store {
+export class MemoryStore extends OneProcessStore implements Store {
   readonly kind = 'memory';
   readonly location = 'memory';
   readonly budgets = new MemoryBudgets();
@@ -37,6 +38,7 @@ export class MemoryStore implements Store {
   private readonly tickets = new Map<string, { keyName: string; expiresAt: number }>();
 
   constructor({ maxSessions }: { maxSessions: number }) {
+    super();
     this.sessions = new LRUCache({
       max: maxSessions,
       ttlAutopurge: true,
@@ -134,18 +136,6 @@ export class MemoryStore implements Store {
     const { id, sessionId, ownerKey, chunks, outcome } = generation;
     return { id, sessionId, ownerKey, chunks: [...chunks], outcome };
   }
-
-  /** One process: a generation still running here is never an orphan. */
-  async settleOrphan(genId: string): Promise<StoredGeneration | undefined> {
-    return this.loadGeneration(genId);
-  }
-
-  /** One process: nothing runs elsewhere. */
-  async requestCancel(): Promise<boolean> {
-    return false;
-  }
-
-  onCancelRequest(): void {}
 
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     const now = Date.now();

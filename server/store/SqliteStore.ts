@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'libsql';
 import { MemoryBudgets } from './MemoryBudgets.js';
+import { OneProcessStore } from './OneProcessStore.js';
 import {
   type BeginTurnResult,
   type NewSession,
@@ -32,7 +33,7 @@ const SWEEP_EVERY_MS = 60_000;
  * share them with. Each chunk is written as it streams (about 10 µs: synchronous=NORMAL, so a
  * process crash loses nothing, a power cut at most the last moments); a turn ends in one transaction.
  */
-export class SqliteStore implements Store {
+export class SqliteStore extends OneProcessStore implements Store {
   readonly kind = 'sqlite';
   readonly budgets = new MemoryBudgets();
   private readonly sweeper: NodeJS.Timeout;
@@ -42,6 +43,7 @@ export class SqliteStore implements Store {
     private readonly db: Database.Database,
     readonly location: string,
   ) {
+    super();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS).unref();
   }
 
@@ -162,18 +164,6 @@ export class SqliteStore implements Store {
   async loadGeneration(genId: string): Promise<StoredGeneration | undefined> {
     return this.write(() => this.generationOf(genId));
   }
-
-  /** One process per file: leftovers of a previous one were interrupted when it opened. */
-  async settleOrphan(genId: string): Promise<StoredGeneration | undefined> {
-    return this.loadGeneration(genId);
-  }
-
-  /** One process: nothing runs elsewhere. */
-  async requestCancel(): Promise<boolean> {
-    return false;
-  }
-
-  onCancelRequest(): void {}
 
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     this.write(() =>
