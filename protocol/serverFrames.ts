@@ -24,6 +24,11 @@ export const Welcome = z.object({
     contextSize: z.number().int(),
     /** True when the model takes a reasoning level (gpt-oss and other Harmony models). */
     reasoning: z.boolean(),
+    /**
+     * Which llama.cpp binary runs the model: 'prebuilt' (node-llama-cpp's, the default) or 'local'
+     * (built from the bundled source by `npm run build:engine`). Absent behind upstream servers.
+     */
+    binary: z.enum(['prebuilt', 'local']).optional(),
   }),
   limits: z.object({
     maxFrameBytes: z.number().int(),

@@ -60,7 +60,15 @@ export type EngineInfo = {
   /** 'metal' | 'cuda' | 'vulkan' | 'cpu', or 'upstream' for a pool of inference servers */
   backend: string;
   threads: number;
+  /**
+   * Which llama.cpp binary runs the model: node-llama-cpp's 'prebuilt' one (the default, which
+   * works everywhere), or a 'local' one built from its bundled source by `npm run build:engine`.
+   * Absent for engines that are not node-llama-cpp (upstream servers).
+   */
+  binary?: EngineBinary;
 };
+
+export type EngineBinary = 'prebuilt' | 'local';
 
 /** What the scheduler needs of a model: batched generation on numbered sequences. */
 export interface Engine {

@@ -74,6 +74,9 @@ export class LlamaEngine implements Engine {
     const llama = await getLlama({
       gpu: options.gpu === 'cpu' ? false : options.gpu,
       logLevel: LlamaLogLevel.error,
+      // A local build (`npm run build:engine`) is used when one matches, else the prebuilt binary;
+      // never a build at start, which would need minutes and, for a fresh source, the network.
+      build: 'never',
     });
     const model = await llama.loadModel({ modelPath: options.modelPath });
     const sequenceCount = options.sequences ?? (llama.gpu === false ? 8 : 16);
@@ -91,6 +94,7 @@ export class LlamaEngine implements Engine {
       reasoning: chatWrapper instanceof HarmonyChatWrapper,
       backend: llama.gpu === false ? 'cpu' : llama.gpu,
       threads: options.threads,
+      binary: llama.buildType === 'localBuild' ? 'local' : 'prebuilt',
     };
     // A first guess; prefill() sizes the chunks from how long they take.
     const prefillChunk = llama.gpu === false ? 64 : 512;

@@ -106,6 +106,7 @@ export class Gateway implements SocketHandlers<Identity> {
         name: ctx.engineInfo.modelName,
         contextSize: ctx.engineInfo.contextSize,
         reasoning: ctx.engineInfo.reasoning,
+        binary: ctx.engineInfo.binary,
       },
       limits: {
         maxFrameBytes: ctx.config.maxFrameBytes,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, ServerFrame } from '../../protocol/index.js';
 import { chat, openSession } from '../helpers/conversation.js';
+import { expectedBinary } from '../helpers/expectedBinary.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -11,12 +12,12 @@ describe('a full turn', () => {
   });
   afterAll(() => harness.stop());
 
-  it('greets a client with the protocol, model and limits', async () => {
+  it('greets a client with the protocol, model (and the llama.cpp binary it runs on) and limits', async () => {
     const client = await TestClient.connect(harness.wsUrl);
     expect(client.socket.protocol).toBe(PROTOCOL_VERSION);
     expect(client.welcome).toMatchObject({
       protocol: PROTOCOL_VERSION,
-      model: { name: 'stories260K', reasoning: false },
+      model: { name: 'stories260K', reasoning: false, binary: expectedBinary() },
       // --max-tokens (4096) capped by the tiny model's 2,048-token context.
       limits: { maxFrameBytes: harness.config.maxFrameBytes, maxTokens: 2048 },
     });

@@ -8,11 +8,12 @@ import { CloseCodes, PROTOCOL_VERSION } from '../../protocol/index.js';
 import { defaultStorePath } from '../../server/store/openStore.js';
 import { spawnServer } from '../../tooling/serverProcess.js';
 import { collect, openSession, startChat } from '../helpers/conversation.js';
+import { expectedBinary } from '../helpers/expectedBinary.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
 describe('readiness', () => {
-  it('answers /healthz at once and /readyz with 503 until the model is loaded, then 200', async () => {
+  it('answers /healthz at once and /readyz with 503 until the model is loaded, then 200 naming the binary', async () => {
     const harness = await startTestServer({}, { waitReady: false });
     const health = await fetch(`${harness.httpUrl}/healthz`);
     expect(health.status).toBe(200);
@@ -26,7 +27,7 @@ describe('readiness', () => {
     expect(after.status).toBe(200);
     expect(await after.json()).toMatchObject({
       status: 'ready',
-      model: { modelName: 'stories260K', sequences: expect.any(Number) },
+      model: { modelName: 'stories260K', sequences: expect.any(Number), binary: expectedBinary() },
     });
     await harness.stop();
   });
