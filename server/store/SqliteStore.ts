@@ -37,6 +37,8 @@ export class SqliteStore extends OneProcessStore implements Store {
   readonly kind = 'sqlite';
   readonly budgets = new MemoryBudgets();
   private readonly sweeper: NodeJS.Timeout;
+  /** Each SQL text prepared once: chunks are written per token, and preparing costs more than running. */
+  private readonly statements = new Map<string, Database.Statement>();
   private writeError: string | undefined;
 
   private constructor(
@@ -87,11 +89,9 @@ export class SqliteStore extends OneProcessStore implements Store {
       const chars = session.system?.length ?? 0;
       if (usage.sessions >= bounds.maxSessionsPerKey) return { limit: 'sessions', usage } as const;
       if (usage.chars + chars > bounds.maxCharsPerKey) return { limit: 'chars', usage } as const;
-      this.db
-        .prepare(
-          'INSERT INTO sessions (id, owner, token_hash, chars, active_gen, ttl_ms, expires_at) VALUES (?, ?, ?, ?, NULL, ?, ?)',
-        )
-        .run(session.id, session.ownerKey, session.resumeTokenHash, chars, session.ttlMs, now + session.ttlMs);
+      this.statement(
+        'INSERT INTO sessions (id, owner, token_hash, chars, active_gen, ttl_ms, expires_at) VALUES (?, ?, ?, ?, NULL, ?, ?)',
+      ).run(session.id, session.ownerKey, session.resumeTokenHash, chars, session.ttlMs, now + session.ttlMs);
       if (session.system !== undefined && session.system !== '') {
         this.insertMessages(session.id, 0, [{ role: 'system', content: session.system }]);
       }
@@ -102,16 +102,14 @@ export class SqliteStore extends OneProcessStore implements Store {
   async loadSession(sessionId: string): Promise<StoredSession | undefined> {
     return this.write(() => {
       const now = Date.now();
-      const row = this.db
-        .prepare(
-          'SELECT id, owner, token_hash, chars, active_gen, ttl_ms FROM sessions WHERE id = ? AND expires_at > ?',
-        )
-        .get(sessionId, now) as Row | undefined;
+      const row = this.statement(
+        'SELECT id, owner, token_hash, chars, active_gen, ttl_ms FROM sessions WHERE id = ? AND expires_at > ?',
+      ).get(sessionId, now) as Row | undefined;
       if (row === undefined) return undefined;
-      this.db.prepare('UPDATE sessions SET expires_at = ? WHERE id = ?').run(now + Number(row.ttl_ms), sessionId);
-      const messages = this.db
-        .prepare('SELECT role, content, finish FROM messages WHERE session_id = ? ORDER BY idx')
-        .all(sessionId) as Row[];
+      this.statement('UPDATE sessions SET expires_at = ? WHERE id = ?').run(now + Number(row.ttl_ms), sessionId);
+      const messages = this.statement(
+        'SELECT role, content, finish FROM messages WHERE session_id = ? ORDER BY idx',
+      ).all(sessionId) as Row[];
       return {
         id: String(row.id),
         ownerKey: String(row.owner),
@@ -124,7 +122,7 @@ export class SqliteStore extends OneProcessStore implements Store {
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    this.write(() => this.db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId));
+    this.write(() => this.statement('DELETE FROM sessions WHERE id = ?').run(sessionId));
   }
 
   async ownerUsage(ownerKey: string): Promise<OwnerUsage> {
@@ -133,24 +131,23 @@ export class SqliteStore extends OneProcessStore implements Store {
 
   async beginTurn(turn: NewTurn): Promise<BeginTurnResult> {
     return this.write(() => {
-      const row = this.db
-        .prepare('SELECT active_gen FROM sessions WHERE id = ? AND expires_at > ?')
-        .get(turn.sessionId, Date.now()) as Row | undefined;
+      const row = this.statement('SELECT active_gen FROM sessions WHERE id = ? AND expires_at > ?').get(
+        turn.sessionId,
+        Date.now(),
+      ) as Row | undefined;
       if (row === undefined) return { ok: false, reason: 'not_found' } as const;
       if (row.active_gen !== null) return { ok: false, reason: 'busy', activeGenId: String(row.active_gen) } as const;
-      this.db.prepare('UPDATE sessions SET active_gen = ? WHERE id = ?').run(turn.genId, turn.sessionId);
-      this.db
-        .prepare(
-          'INSERT INTO generations (id, session_id, owner, user_json, outcome_json, ttl_ms, expires_at) VALUES (?, ?, ?, ?, NULL, ?, NULL)',
-        )
-        .run(turn.genId, turn.sessionId, turn.ownerKey, JSON.stringify(turn.user), turn.transcriptTtlMs);
+      this.statement('UPDATE sessions SET active_gen = ? WHERE id = ?').run(turn.genId, turn.sessionId);
+      this.statement(
+        'INSERT INTO generations (id, session_id, owner, user_json, outcome_json, ttl_ms, expires_at) VALUES (?, ?, ?, ?, NULL, ?, NULL)',
+      ).run(turn.genId, turn.sessionId, turn.ownerKey, JSON.stringify(turn.user), turn.transcriptTtlMs);
       return { ok: true } as const;
     });
   }
 
   appendChunks(genId: string, chunks: readonly StoredChunk[]): void {
     try {
-      const insert = this.db.prepare('INSERT INTO chunks (gen_id, seq, text, channel) VALUES (?, ?, ?, ?)');
+      const insert = this.statement('INSERT INTO chunks (gen_id, seq, text, channel) VALUES (?, ?, ?, ?)');
       for (const chunk of chunks) insert.run(genId, chunk.seq, chunk.text, chunk.channel);
     } catch (error) {
       this.writeError = `writing to ${this.location} failed: ${(error as Error).message}`;
@@ -167,17 +164,19 @@ export class SqliteStore extends OneProcessStore implements Store {
 
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     this.write(() =>
-      this.db
-        .prepare('INSERT OR REPLACE INTO tickets (hash, key_name, expires_at) VALUES (?, ?, ?)')
-        .run(ticketHash, keyName, Date.now() + ttlMs),
+      this.statement('INSERT OR REPLACE INTO tickets (hash, key_name, expires_at) VALUES (?, ?, ?)').run(
+        ticketHash,
+        keyName,
+        Date.now() + ttlMs,
+      ),
     );
   }
 
   async redeemTicket(ticketHash: string): Promise<string | undefined> {
     return this.write(() => {
-      const row = this.db
-        .prepare('DELETE FROM tickets WHERE hash = ? RETURNING key_name, expires_at')
-        .get(ticketHash) as Row | undefined;
+      const row = this.statement('DELETE FROM tickets WHERE hash = ? RETURNING key_name, expires_at').get(ticketHash) as
+        | Row
+        | undefined;
       return row !== undefined && Number(row.expires_at) > Date.now() ? String(row.key_name) : undefined;
     });
   }
@@ -189,39 +188,42 @@ export class SqliteStore extends OneProcessStore implements Store {
 
   private endTurnNow(end: TurnEnd): void {
     const run = this.db.transaction(() => {
-      const generation = this.db.prepare('SELECT ttl_ms FROM generations WHERE id = ?').get(end.genId) as
+      const generation = this.statement('SELECT ttl_ms FROM generations WHERE id = ?').get(end.genId) as
         | Row
         | undefined;
       if (generation !== undefined) {
-        this.db
-          .prepare('UPDATE generations SET outcome_json = ?, expires_at = ? WHERE id = ?')
-          .run(JSON.stringify(end.outcome), Date.now() + Number(generation.ttl_ms), end.genId);
+        this.statement('UPDATE generations SET outcome_json = ?, expires_at = ? WHERE id = ?').run(
+          JSON.stringify(end.outcome),
+          Date.now() + Number(generation.ttl_ms),
+          end.genId,
+        );
       }
-      this.db
-        .prepare('UPDATE sessions SET active_gen = NULL WHERE id = ? AND active_gen = ?')
-        .run(end.sessionId, end.genId);
+      this.statement('UPDATE sessions SET active_gen = NULL WHERE id = ? AND active_gen = ?').run(
+        end.sessionId,
+        end.genId,
+      );
       if (end.turn === undefined || end.turn.answer === '') return;
-      const session = this.db.prepare('SELECT id FROM sessions WHERE id = ?').get(end.sessionId);
+      const session = this.statement('SELECT id FROM sessions WHERE id = ?').get(end.sessionId);
       if (session === undefined) return;
       const added = [end.turn.user, answerMessage(end.turn.answer, end.outcome.finish)];
-      const next = this.db
-        .prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM messages WHERE session_id = ?')
-        .get(end.sessionId) as Row;
+      const next = this.statement('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM messages WHERE session_id = ?').get(
+        end.sessionId,
+      ) as Row;
       this.insertMessages(end.sessionId, Number(next.next), added);
       const chars = added.reduce((sum, message) => sum + message.content.length, 0);
-      this.db.prepare('UPDATE sessions SET chars = chars + ? WHERE id = ?').run(chars, end.sessionId);
+      this.statement('UPDATE sessions SET chars = chars + ? WHERE id = ?').run(chars, end.sessionId);
     });
     run();
   }
 
   private generationOf(genId: string): (StoredGeneration & { user: StoredMessage }) | undefined {
-    const row = this.db
-      .prepare('SELECT id, session_id, owner, user_json, outcome_json FROM generations WHERE id = ?')
-      .get(genId) as Row | undefined;
+    const row = this.statement(
+      'SELECT id, session_id, owner, user_json, outcome_json FROM generations WHERE id = ?',
+    ).get(genId) as Row | undefined;
     if (row === undefined) return undefined;
-    const chunks = this.db
-      .prepare('SELECT seq, text, channel FROM chunks WHERE gen_id = ? ORDER BY seq')
-      .all(genId) as Row[];
+    const chunks = this.statement('SELECT seq, text, channel FROM chunks WHERE gen_id = ? ORDER BY seq').all(
+      genId,
+    ) as Row[];
     return {
       id: String(row.id),
       sessionId: String(row.session_id),
@@ -238,7 +240,7 @@ export class SqliteStore extends OneProcessStore implements Store {
 
   /** What a killed process left running ends as interrupted, with its partial answer in the history. */
   private interruptLeftovers(): void {
-    const running = this.db.prepare('SELECT id FROM generations WHERE outcome_json IS NULL').all() as Row[];
+    const running = this.statement('SELECT id FROM generations WHERE outcome_json IS NULL').all() as Row[];
     for (const { id } of running) {
       const generation = this.generationOf(String(id));
       if (generation === undefined) continue;
@@ -255,23 +257,21 @@ export class SqliteStore extends OneProcessStore implements Store {
     // A failure shows on /readyz (through write); the next sweep tries again.
     this.tryWrite(() => {
       const now = Date.now();
-      this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now);
-      this.db.prepare('DELETE FROM generations WHERE expires_at <= ?').run(now);
-      this.db.prepare('DELETE FROM tickets WHERE expires_at <= ?').run(now);
+      this.statement('DELETE FROM sessions WHERE expires_at <= ?').run(now);
+      this.statement('DELETE FROM generations WHERE expires_at <= ?').run(now);
+      this.statement('DELETE FROM tickets WHERE expires_at <= ?').run(now);
     });
   }
 
   private usageOf(ownerKey: string, now: number): OwnerUsage {
-    const row = this.db
-      .prepare(
-        'SELECT COUNT(*) AS sessions, COALESCE(SUM(chars), 0) AS chars FROM sessions WHERE owner = ? AND expires_at > ?',
-      )
-      .get(ownerKey, now) as Row;
+    const row = this.statement(
+      'SELECT COUNT(*) AS sessions, COALESCE(SUM(chars), 0) AS chars FROM sessions WHERE owner = ? AND expires_at > ?',
+    ).get(ownerKey, now) as Row;
     return { sessions: Number(row.sessions), chars: Number(row.chars) };
   }
 
   private insertMessages(sessionId: string, from: number, messages: readonly StoredMessage[]): void {
-    const insert = this.db.prepare(
+    const insert = this.statement(
       'INSERT INTO messages (session_id, idx, role, content, finish) VALUES (?, ?, ?, ?, ?)',
     );
     for (const [offset, message] of messages.entries()) {
@@ -283,6 +283,15 @@ export class SqliteStore extends OneProcessStore implements Store {
     try {
       this.write(statement);
     } catch {}
+  }
+
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (prepared === undefined) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
   }
 
   /** Runs a statement; a failure (disk full, I/O) becomes StoreUnavailable and is shown on /readyz. */
