@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { freePort } from '../tooling/freePort.js';
+import { SseParser } from '../server/engine/upstream/SseParser.js';
 import { measureOf, type RunMeasure, StreamClock, summarize } from '../tooling/latency.js';
+import { startLlamaServer } from '../tooling/llamaServer.js';
 import { spawnServer } from '../tooling/serverProcess.js';
 import { syntheticLlama } from '../tooling/syntheticModels.js';
 import { MODEL_PATH } from '../tooling/testModel.js';
@@ -33,24 +33,6 @@ const threads = Math.max(1, availableParallelism() - 1);
 const STREAMS = streamList.split(',').map(Number);
 const MAX_STREAMS = Math.max(...STREAMS);
 
-/** llama-server on a free port with MAX_STREAMS slots; resolves once it answers /health. */
-async function startLlamaServer(model: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const args = ['-m', model, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads)];
-  args.push('-np', String(MAX_STREAMS), '-c', String(MAX_STREAMS * 512), '--alias', 'bench-model', '--no-webui');
-  const child = spawn(LLAMA_SERVER_BIN as string, args, { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let waited = 0; ; waited += 100) {
-    const ok = await fetch(`${url}/health`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ok) return { url, child };
-    if (waited > 60_000 || child.exitCode !== null) throw new Error(`llama-server did not start on ${model}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** `streams` SSE streams at once against `baseUrl`; one measure per repeat. */
 async function run(baseUrl: string, streams: number): Promise<RunMeasure> {
   const startedAt = performance.now();
@@ -73,16 +55,11 @@ async function stream(baseUrl: string, startedAt: number): Promise<StreamClock> 
   });
   if (!response.ok || response.body === null) throw new Error(`${baseUrl}: HTTP ${response.status}`);
   const decoder = new TextDecoder();
-  let buffer = '';
+  const events = new SseParser();
   for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end = buffer.indexOf('\n\n');
-    while (end !== -1) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf('\n\n');
-      if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
-      const chunk = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> };
+    for (const data of events.push(decoder.decode(bytes, { stream: true }))) {
+      if (data === '[DONE]') continue;
+      const chunk = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> };
       if ((chunk.choices?.[0]?.delta?.content ?? '') !== '') clock.chunk(1);
     }
   }
@@ -117,7 +94,13 @@ console.log(
 );
 console.log(row(Array.from({ length: 12 }, () => '---')));
 for (const model of models) {
-  const llama = await startLlamaServer(model.path);
+  const llama = await startLlamaServer(LLAMA_SERVER_BIN, {
+    model: model.path,
+    parallel: MAX_STREAMS,
+    slotContext: 512,
+    threads,
+    alias: 'bench-model',
+  });
   const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}` });
   const gatewayUrl = `http://127.0.0.1:${await gateway.port()}`;
   await gateway.ready();
@@ -153,7 +136,7 @@ for (const model of models) {
   } finally {
     gateway.child.kill('SIGTERM');
     await gateway.exited;
-    llama.child.kill('SIGTERM');
+    await llama.stop();
   }
 }
 process.exit(0);

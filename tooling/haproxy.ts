@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './freePort.js';
+import { accepts, freePort } from './ports.js';
 
 /** Debian's haproxy (apt `haproxy`); HAPROXY overrides it. */
 export const HAPROXY = process.env.HAPROXY ?? '/usr/sbin/haproxy';
@@ -264,22 +264,6 @@ function adminCommand(socketPath: string, command: string): Promise<string> {
       answer += data.toString('utf8');
     });
     socket.once('close', () => resolve(answer));
-  });
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-
-/** Whether something on 127.0.0.1:`port` accepts a TCP connection. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => done(true));
   });
 }
 

@@ -253,7 +253,7 @@ describe('retry before the first token', () => {
 
 describe.skipIf(process.env.LLAMA_SERVER_BIN === undefined)('in front of llama-server (LLAMA_SERVER_BIN)', () => {
   it('discovers its slots, streams through it, and frees its slot before cancel.ack', async () => {
-    const { startLlamaServer } = await import('../helpers/llamaServer.js');
+    const { startLlamaServer } = await import('../../tooling/llamaServer.js');
     const llama = await startLlamaServer(process.env.LLAMA_SERVER_BIN as string, { parallel: 2 });
     const gateway = await startTestServer({ upstream: `${llama.url}/v1` });
     try {
