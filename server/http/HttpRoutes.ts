@@ -4,7 +4,7 @@ import type { Identity } from '../auth/Identity.js';
 import { isLoopbackRequest } from '../auth/loopbackOnly.js';
 import { TICKET_PREFIX } from '../auth/TicketStore.js';
 import type { Logger } from '../log.js';
-import type { ServerContext } from '../ServerContext.js';
+import { type ServerContext, unknownModel } from '../ServerContext.js';
 import { StoreUnavailable } from '../store/Store.js';
 import { storeRefusal } from '../store/storeRefusal.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
@@ -79,6 +79,11 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     if (isRefusal(identity)) return refuse(identity);
     return listModels(options, refuse, response);
   }
+  if (path.startsWith(MODEL_PATH_PREFIX)) {
+    if (method !== 'GET') return allowOnly('GET');
+    if (isRefusal(identity)) return refuse(identity);
+    return describeModel(options, decodeURIComponent(path.slice(MODEL_PATH_PREFIX.length)), refuse, response);
+  }
   if (isUnknownApiPath(path)) {
     if (isRefusal(identity)) return refuse(identity);
     return refuse(notServed(path));
@@ -119,14 +124,14 @@ function isWidgetFile(path: string): boolean {
 
 /** The OpenAI-compatible paths (and unknown ones under /v1/) answer errors in OpenAI's shape; the others in the plain one. */
 function shapeOf(path: string): 'openai' | 'plain' {
-  return API_KINDS[path] !== undefined || path === '/v1/models' || isUnknownApiPath(path) ? 'openai' : 'plain';
+  return API_KINDS[path] !== undefined || path.startsWith('/v1/models') || isUnknownApiPath(path) ? 'openai' : 'plain';
 }
 
 const KNOWN_API_PATHS: ReadonlySet<string> = new Set([...Object.keys(API_KINDS), '/v1/models', '/v1/tickets', WS_PATH]);
 
 /** A path under /v1/ that the server does not serve: 404 whatever the method, as OpenAI answers. */
 function isUnknownApiPath(path: string): boolean {
-  return path.startsWith('/v1/') && !KNOWN_API_PATHS.has(path);
+  return path.startsWith('/v1/') && !KNOWN_API_PATHS.has(path) && !path.startsWith(MODEL_PATH_PREFIX);
 }
 
 /** What to use instead of the OpenAI endpoints this server does not implement. */
@@ -151,9 +156,32 @@ function listModels({ context }: HttpRoutesOptions, refuse: (refusal: Refusal) =
     refuse({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
     return;
   }
-  const data = ctx.models().map((id) => ({ id, object: 'model', created: STARTED_AT, owned_by: 'llm-chat-server' }));
+  const data = ctx.models().map(modelObject);
   sendJson(response, { object: 'list', data });
 }
+
+/** GET /v1/models/{id}: one model, as OpenAI's clients look one up; 404 for a model not served. */
+function describeModel(
+  { context }: HttpRoutesOptions,
+  id: string,
+  refuse: (refusal: Refusal) => void,
+  response: HttpResponse,
+): void {
+  const ctx = context();
+  if (ctx === undefined) {
+    refuse({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
+    return;
+  }
+  const unknown = unknownModel(ctx, id);
+  if (unknown !== undefined) refuse(unknown);
+  else sendJson(response, modelObject(id));
+}
+
+function modelObject(id: string) {
+  return { id, object: 'model', created: STARTED_AT, owned_by: 'llm-chat-server' };
+}
+
+const MODEL_PATH_PREFIX = '/v1/models/';
 
 const STARTED_AT = Math.floor(Date.now() / 1000);
 

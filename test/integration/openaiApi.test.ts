@@ -18,6 +18,51 @@ describe('the OpenAI-compatible HTTP API, driven by the official openai client',
     expect(models.data.map((m) => m.id)).toEqual(['stories260K']);
   });
 
+  it('describes one model by id, and answers 404 in OpenAI shape for one it does not serve', async () => {
+    const model = await client.models.retrieve('stories260K');
+    expect(model).toMatchObject({ id: 'stories260K', object: 'model' });
+    await expect(client.models.retrieve('gpt-5')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+  });
+
+  it('takes a prompt as an array of one string (as LangChain sends it), and refuses several', async () => {
+    const asString = await client.completions.create({
+      model: 'stories260K',
+      prompt: 'Once',
+      max_tokens: 8,
+      temperature: 0,
+    });
+    const asArray = await client.completions.create({
+      model: 'stories260K',
+      prompt: ['Once'],
+      max_tokens: 8,
+      temperature: 0,
+    });
+    expect(asArray.choices[0]?.text).toBe(asString.choices[0]?.text);
+    await expect(
+      client.completions.create({ model: 'stories260K', prompt: ['Once', 'Twice'], max_tokens: 8 }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('one prompt per request') });
+  });
+
+  it('takes every OpenAI reasoning effort, and refuses another', async () => {
+    for (const effort of ['none', 'minimal', 'low', 'medium', 'high'] as const) {
+      const completion = await client.chat.completions.create({
+        model: 'stories260K',
+        messages: [{ role: 'user', content: 'Hi' }],
+        max_tokens: 4,
+        reasoning_effort: effort,
+      });
+      expect(completion.choices[0]?.finish_reason).toBeDefined();
+    }
+    await expect(
+      client.chat.completions.create({
+        model: 'stories260K',
+        messages: [{ role: 'user', content: 'Hi' }],
+        max_tokens: 4,
+        reasoning_effort: 'extreme' as 'high',
+      }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('reasoning_effort') });
+  });
+
   it('answers a chat completion with usage', async () => {
     const completion = await client.chat.completions.create({
       model: 'stories260K',

@@ -17,7 +17,7 @@ import {
   usageChunkOf,
 } from './openAiFormat.js';
 import { refuseUnsupported } from './refuseUnsupported.js';
-import { ChatCompletionRequest, CompletionRequest, countItems } from './requestSchemas.js';
+import { ChatCompletionRequest, CompletionRequest, countItems, reasoningLevelOf } from './requestSchemas.js';
 import { responseFormatOf } from './responseFormatOf.js';
 
 export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
@@ -194,7 +194,7 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
           role: m.role === 'developer' ? 'system' : m.role,
           content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join(''),
         }))
-      : [{ role: 'user', content: body.prompt }];
+      : [{ role: 'user', content: typeof body.prompt === 'string' ? body.prompt : body.prompt[0] }];
   if (messages.some((m) => m.content.length > ctx.config.maxMessageChars)) {
     return {
       code: 'payload_too_large',
@@ -218,7 +218,9 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
     ...(body.seed == null ? {} : { seed: body.seed }),
     ...(stop === undefined ? {} : { stop }),
     ...(body.model === undefined ? {} : { model: body.model }),
-    ...('reasoning_effort' in body && body.reasoning_effort != null ? { reasoning: body.reasoning_effort } : {}),
+    ...('reasoning_effort' in body && body.reasoning_effort != null
+      ? { reasoning: reasoningLevelOf(body.reasoning_effort) }
+      : {}),
     ...(responseFormat.format === undefined ? {} : { responseFormat: responseFormat.format }),
   };
   return {

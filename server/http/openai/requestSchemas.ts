@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ReasoningLevel } from '../../../protocol/index.js';
 
 /** OpenAI's `response_format`; a json_schema without `schema` asks for any JSON object. */
 const OpenAiResponseFormat = z.discriminatedUnion('type', [
@@ -38,6 +39,17 @@ const sampling = {
   response_format: OpenAiResponseFormat.nullish(),
 };
 
+/**
+ * OpenAI's efforts. gpt-oss takes low, medium and high: `none` and `minimal` ask for the least
+ * reasoning, so they run as `low` (see reasoningLevelOf).
+ */
+export const OpenAiReasoningEffort = z.enum(['none', 'minimal', 'low', 'medium', 'high']);
+
+/** The level the model's chat format takes for an OpenAI effort. */
+export function reasoningLevelOf(effort: z.infer<typeof OpenAiReasoningEffort>): ReasoningLevel {
+  return effort === 'none' || effort === 'minimal' ? 'low' : effort;
+}
+
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 
 const MAX_MESSAGES = 1000;
@@ -70,12 +82,15 @@ export const ChatCompletionRequest = z.object({
     )
     .min(1)
     .max(MAX_MESSAGES),
-  reasoning_effort: z.enum(['low', 'medium', 'high']).nullish(),
+  reasoning_effort: OpenAiReasoningEffort.nullish(),
 });
 
 export const CompletionRequest = z.object({
   ...sampling,
-  prompt: z.string().min(1),
+  // LangChain sends the prompt as an array of one string; several prompts would be several choices.
+  prompt: z.union([z.string().min(1), z.tuple([z.string().min(1)])], {
+    error: 'one prompt per request: a string, or an array of one string',
+  }),
 });
 
 export type OpenAiResponseFormat = z.infer<typeof OpenAiResponseFormat>;
