@@ -29,6 +29,9 @@ export type ConnectOptions = {
   onFrame?: (frame: ServerFrame) => void;
 };
 
+/** The result of one tool call, for `sendToolResults`. */
+export type ToolResultInput = { callId: string; content: string };
+
 export type SessionInfo = { sessionId: string; resumeToken: string; history: HistoryMessage[]; resumed: boolean };
 export type CloseInfo = { code: number; reason: string };
 
@@ -126,6 +129,30 @@ export class ChatClient implements GenerationLink {
     const id = this.nextId();
     this.sending.set(id, generation);
     this.send({ type: 'chat.send', id, sessionId, content, ...(params === undefined ? {} : { params }) });
+    if (this.isClosed) generation.fail(closedError());
+    return generation;
+  }
+
+  /**
+   * Answers the tool calls of an answer that ended with finish 'tool_calls' (its `toolCalls`):
+   * one `tool.result` frame each. The server then runs the next generation of the turn, returned
+   * here; it fails with the refusal of any of the results.
+   */
+  sendToolResults(sessionId: string, results: readonly ToolResultInput[]): ClientGeneration {
+    const generation = new ClientGeneration(sessionId, undefined, this);
+    if (results.length === 0) {
+      generation.fail(new ClientError('bad_frame', 'No tool results to send'));
+      return generation;
+    }
+    // Every frame's id leads to this generation: a refusal of any fails it; the last one's queues it.
+    const ids = results.map(() => this.nextId());
+    for (const id of ids) this.sending.set(id, generation);
+    const forget = () => {
+      for (const id of ids) this.sending.delete(id);
+    };
+    generation.queued.then(forget, forget);
+    for (const [index, { callId, content }] of results.entries())
+      this.send({ type: 'tool.result', id: ids[index] as string, sessionId, callId, content });
     if (this.isClosed) generation.fail(closedError());
     return generation;
   }

@@ -1,5 +1,12 @@
 import type { GenerationParams } from '../protocol/clientFrames.js';
-import type { CancelAck, Channel, GenerationDone, GenerationQueued, ServerFrame } from '../protocol/serverFrames.js';
+import type {
+  CancelAck,
+  Channel,
+  GenerationDone,
+  GenerationQueued,
+  ServerFrame,
+  ToolCallFrame,
+} from '../protocol/serverFrames.js';
 import { ClientError } from './ClientError.js';
 
 /** A piece of an answer as it streams: `seq` counts the tokens so far (a merged frame carries several). */
@@ -27,6 +34,8 @@ export class ClientGeneration implements AsyncIterable<TokenChunk> {
   readonly queued: Promise<GenerationQueued>;
   /** Told of every queue position (it can grow when a quieter client goes first). */
   onQueued: ((position: number) => void) | undefined;
+  /** The tools the model called, once it ended with finish 'tool_calls' (the `tool.call` frames). */
+  readonly toolCalls: ToolCallFrame[] = [];
   /** Told when it gets a sequence and starts. */
   onStarted: (() => void) | undefined;
   private outcome: GenerationDone | undefined;
@@ -106,6 +115,9 @@ export class ClientGeneration implements AsyncIterable<TokenChunk> {
         this.lastSeq = frame.seq;
         this.chunks.push({ seq: frame.seq, text: frame.text, channel: frame.channel });
         break;
+      case 'tool.call':
+        this.toolCalls.push(frame);
+        return;
       case 'generation.done':
         this.outcome ??= frame;
         this.settle.done(frame);

@@ -1,5 +1,5 @@
 import type { GenerationParams } from '../protocol/clientFrames.js';
-import { ChatClient, type ConnectOptions, type SessionInfo } from './ChatClient.js';
+import { ChatClient, type ConnectOptions, type SessionInfo, type ToolResultInput } from './ChatClient.js';
 import { ClientError } from './ClientError.js';
 import type { ClientGeneration } from './ClientGeneration.js';
 
@@ -54,6 +54,11 @@ export class ReconnectingClient {
   async closeSession(sessionId: string, { forget = false } = {}): Promise<void> {
     this.sessions.delete(sessionId);
     await this.current.closeSession(sessionId, { forget });
+  }
+
+  /** Answers the last answer's tool calls (see ChatClient.sendToolResults). */
+  sendToolResults(sessionId: string, results: readonly ToolResultInput[]): ClientGeneration {
+    return this.current.sendToolResults(sessionId, results);
   }
 
   chat(sessionId: string, content: string, params?: GenerationParams): ClientGeneration {

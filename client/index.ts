@@ -8,6 +8,7 @@ export {
   type ConnectOptions,
   type SessionInfo,
   type SocketFactory,
+  type ToolResultInput,
   type WebSocketLike,
 } from './ChatClient.js';
 export { ClientError } from './ClientError.js';

@@ -27,6 +27,32 @@ export const ResponseFormat = z.discriminatedUnion('type', [
  * Sampling and length parameters of one generation. Unknown keys are refused (a typo such as
  * `temprature` gets a clear error instead of being ignored).
  */
+/**
+ * Opt-in log probabilities: each token frame then carries `logprobs`, one entry per token, with the
+ * `top` likeliest alternatives (0–20) at that position.
+ */
+export const LogprobsParams = z.strictObject({
+  top: z.number().int().min(0).max(20),
+});
+
+/**
+ * A function the model may call: a name (letters, digits, `_`, `-`; see TOOL_LIMITS), what it
+ * does, and a JSON Schema of its arguments, which the grammar must be able to enforce (else
+ * `bad_frame` naming the tool and the construct).
+ */
+export const ToolDefinition = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * 'auto' (the model decides; the default), 'none' (no tools offered), 'required' (one call of any
+ * tool, forced), or `{name}` (one call of that tool, forced). A forced choice applies to the first
+ * generation of a turn only: the one that follows the results runs with 'auto'.
+ */
+export const ToolChoice = z.union([z.enum(['auto', 'none', 'required']), z.strictObject({ name: z.string().min(1) })]);
+
 export const GenerationParams = z.strictObject({
   maxTokens: z.number().int().min(1).max(1_000_000).optional(),
   temperature: z.number().min(0).max(2).optional(),
@@ -42,6 +68,12 @@ export const GenerationParams = z.strictObject({
    */
   model: z.string().min(1).max(256).optional(),
   responseFormat: ResponseFormat.optional(),
+  /** Tools the model may call: its calls come as `tool.call` frames, answered with `tool.result`. */
+  tools: z.array(ToolDefinition).optional(),
+  toolChoice: ToolChoice.optional(),
+  /** Whether one answer may call several tools (under 'auto'). Defaults to true. */
+  parallelToolCalls: z.boolean().optional(),
+  logprobs: LogprobsParams.optional(),
 });
 
 export const SessionOpen = z.object({
@@ -85,6 +117,20 @@ export const GenerationResume = z.object({
   afterSeq: z.number().int().min(0),
 });
 
+/**
+ * The result of a tool the model called (`tool.call`), as text (at most `maxMessageChars`). Once
+ * every call of the answer has its result, the server runs the next generation of the turn, with
+ * the calls and results in the history, announced as a `chat.send` is: `generation.queued` with
+ * this frame's `id` and a new `genId`. A result that leaves calls waiting gets no reply.
+ */
+export const ToolResult = z.object({
+  type: z.literal('tool.result'),
+  id: RequestId,
+  sessionId: ServerId,
+  callId: z.string().min(1).max(128),
+  content: z.string(),
+});
+
 export const Ping = z.object({
   type: z.literal('ping'),
   id: RequestId,
@@ -96,11 +142,13 @@ export const ClientFrame = z.discriminatedUnion('type', [
   ChatSend,
   GenerationCancel,
   GenerationResume,
+  ToolResult,
   Ping,
 ]);
 
 export type GenerationParams = z.infer<typeof GenerationParams>;
 export type ReasoningLevel = z.infer<typeof ReasoningLevel>;
+export type LogprobsParams = z.infer<typeof LogprobsParams>;
 export type ResponseFormat = z.infer<typeof ResponseFormat>;
 export type SessionOpen = z.infer<typeof SessionOpen>;
 export type SessionClose = z.infer<typeof SessionClose>;
@@ -108,6 +156,9 @@ export type ChatSend = z.infer<typeof ChatSend>;
 export type GenerationCancel = z.infer<typeof GenerationCancel>;
 export type GenerationResume = z.infer<typeof GenerationResume>;
 export type Ping = z.infer<typeof Ping>;
+export type ToolDefinition = z.infer<typeof ToolDefinition>;
+export type ToolChoice = z.infer<typeof ToolChoice>;
+export type ToolResult = z.infer<typeof ToolResult>;
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameType = ClientFrame['type'];
 

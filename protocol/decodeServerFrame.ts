@@ -9,6 +9,7 @@ export const SERVER_FRAME_TYPES: readonly ServerFrame['type'][] = [
   'generation.started',
   'token',
   'generation.done',
+  'tool.call',
   'cancel.ack',
   'error',
   'pong',

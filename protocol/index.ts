@@ -4,4 +4,5 @@ export * from './codec.js';
 export * from './errorCodes.js';
 export * from './refusal.js';
 export * from './serverFrames.js';
+export * from './toolLimits.js';
 export * from './version.js';

@@ -7,10 +7,16 @@ export const Channel = z.enum(['content', 'reasoning']);
  * Why an answer ended. 'interrupted': the server that ran it stopped (a crash, a kill) before it
  * finished; the text streamed until then is kept, and the session may go on.
  */
-export const FinishReason = z.enum(['stop', 'length', 'cancelled', 'timeout', 'error', 'interrupted']);
+export const FinishReason = z.enum(['stop', 'length', 'cancelled', 'timeout', 'error', 'interrupted', 'tool_calls']);
+/** A call the model made: `arguments` is JSON text matching the tool's `parameters` schema. */
+export const ToolCall = z.object({ callId: z.string(), name: z.string(), arguments: z.string() });
 export const HistoryMessage = z.object({
-  role: z.enum(['system', 'user', 'assistant']),
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
   content: z.string(),
+  /** On an answer that called tools (finish 'tool_calls'): the calls, in order. */
+  toolCalls: z.array(ToolCall).optional(),
+  /** On a 'tool' message (a tool's result, its content): the call it answers. */
+  callId: z.string().optional(),
   /** On an answer that did not simply stop: how it ended (cancelled, length, interrupted, …). */
   finish: FinishReason.optional(),
 });
@@ -36,6 +42,16 @@ export const Welcome = z.object({
     maxSessionsPerConnection: z.number().int(),
     maxTokens: z.number().int(),
     maxQueued: z.number().int(),
+    /** Bounds on a chat.send's tools (TOOL_LIMITS); a tool result is bounded by maxMessageChars. */
+    tools: z
+      .object({
+        maxTools: z.number().int(),
+        maxNameChars: z.number().int(),
+        maxDescriptionChars: z.number().int(),
+        maxSchemaChars: z.number().int(),
+        maxArgumentsChars: z.number().int(),
+      })
+      .optional(),
   }),
   connectionId: z.string(),
 });
@@ -70,6 +86,18 @@ export const GenerationStarted = z.object({
   genId: ServerId,
 });
 
+/** A token as text, with that text's UTF-8 bytes, and its log probability (≤ 0). */
+export const TokenAlternative = z.object({
+  token: z.string(),
+  logprob: z.number().max(0),
+  bytes: z.array(z.number().int().min(0).max(255)),
+});
+
+/** A generated token's log probability and the likeliest tokens at its place, likeliest first. */
+export const TokenLogprob = TokenAlternative.extend({
+  top: z.array(TokenAlternative),
+});
+
 export const Token = z.object({
   type: z.literal('token'),
   genId: ServerId,
@@ -77,6 +105,8 @@ export const Token = z.object({
   seq: z.number().int().min(1),
   text: z.string(),
   channel: Channel,
+  /** Only when the chat.send asked for `params.logprobs`: one entry per token of `text`, in order. */
+  logprobs: z.array(TokenLogprob).optional(),
 });
 
 export const GenerationDone = z.object({
@@ -97,6 +127,19 @@ export const GenerationDone = z.object({
   }),
   /** Present when finish is 'error'. */
   error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }).optional(),
+});
+
+/**
+ * A tool the model called, sent once its generation has ended with finish 'tool_calls' (just
+ * before its `generation.done`). The client runs it and answers with `tool.result`.
+ */
+export const ToolCallFrame = z.object({
+  type: z.literal('tool.call'),
+  genId: ServerId,
+  callId: z.string(),
+  name: z.string(),
+  /** JSON text that parses and matches the tool's `parameters` schema. */
+  arguments: z.string(),
 });
 
 export const CancelAck = z.object({
@@ -150,6 +193,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
   GenerationStarted,
   Token,
   GenerationDone,
+  ToolCallFrame,
   CancelAck,
   ErrorFrame,
   Pong,
@@ -160,14 +204,18 @@ export const ServerFrame = z.discriminatedUnion('type', [
 export type Channel = z.infer<typeof Channel>;
 export type FinishReason = z.infer<typeof FinishReason>;
 export type HistoryMessage = z.infer<typeof HistoryMessage>;
+export type ToolCall = z.infer<typeof ToolCall>;
 export type Welcome = z.infer<typeof Welcome>;
 export type SessionOpened = z.infer<typeof SessionOpened>;
 export type SessionClosed = z.infer<typeof SessionClosed>;
 export type GenerationQueued = z.infer<typeof GenerationQueued>;
 export type GenerationStarted = z.infer<typeof GenerationStarted>;
 export type Token = z.infer<typeof Token>;
+export type TokenAlternative = z.infer<typeof TokenAlternative>;
+export type TokenLogprob = z.infer<typeof TokenLogprob>;
 export type GenerationDone = z.infer<typeof GenerationDone>;
 export type CancelAck = z.infer<typeof CancelAck>;
+export type ToolCallFrame = z.infer<typeof ToolCallFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type Pong = z.infer<typeof Pong>;
 export type ServerNotice = z.infer<typeof ServerNotice>;

@@ -7,6 +7,7 @@ import { type Config, type ConfigInput, parseConfig } from './config.js';
 import type { Engine } from './engine/Engine.js';
 import { LlamaEngine } from './engine/LlamaEngine.js';
 import { locateModel } from './engine/locateModel.js';
+import { describePlan, engineMemory } from './engine/planModelMemory.js';
 import { UpstreamPool } from './engine/upstream/UpstreamPool.js';
 import { Gateway } from './gateway/Gateway.js';
 import { createHttpRoutes, type ServerState } from './http/HttpRoutes.js';
@@ -15,6 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './observability/Metrics.js';
 import { reportGeneration } from './observability/reportGeneration.js';
 import type { ServerContext } from './ServerContext.js';
+import { EmbeddingQueue } from './scheduler/EmbeddingQueue.js';
 import { resolveQueuePolicy } from './scheduler/policies/resolveQueuePolicy.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SessionStore } from './sessions/SessionStore.js';
@@ -215,11 +217,13 @@ async function loadEngine(config: Config, log: Logger): Promise<Engine> {
     });
   }
   return LlamaEngine.load({
-    modelPath: await locateModel(config),
+    modelPath: await locateModel(config, log),
     gpu: config.gpu,
     threads: config.threads,
     contextSize: config.contextSize,
     sequences: config.maxConcurrent,
+    memoryLimitBytes: config.memoryLimit,
+    onMemoryPlan: (plan) => log.info({ memory: engineMemory(plan) }, describePlan(plan)),
   });
 }
 
@@ -273,7 +277,21 @@ function serve(
   // Another instance's client asked to stop a generation that runs here.
   store.onCancelRequest((genId) => scheduler?.cancel(genId));
   const models = () => engine.models?.() ?? [engine.info.modelName];
-  return { config, engineInfo: engine.info, models, sessions, scheduler, limiter, metrics, log };
+  const context: ServerContext = {
+    config,
+    engineInfo: engine.info,
+    models,
+    sessions,
+    store,
+    scheduler,
+    limiter,
+    metrics,
+    log,
+  };
+  const { embedder, tokenizer } = engine;
+  if (embedder !== undefined) context.embeddings = new EmbeddingQueue(embedder, config);
+  if (tokenizer !== undefined) context.tokenizer = tokenizer;
+  return context;
 }
 
 /** A promise whose work starts only when begin() is first called. */

@@ -1,11 +1,13 @@
 import type { Refusal } from '../protocol/index.js';
 import type { Config } from './config.js';
-import type { EngineInfo } from './engine/Engine.js';
+import type { EngineInfo, ModelTokenizer } from './engine/Engine.js';
 import type { RateLimiter } from './limits/RateLimiter.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './observability/Metrics.js';
+import type { EmbeddingQueue } from './scheduler/EmbeddingQueue.js';
 import type { Scheduler } from './scheduler/Scheduler.js';
 import type { SessionStore } from './sessions/SessionStore.js';
+import type { Store } from './store/Store.js';
 
 /** What request handlers (WebSocket frames and HTTP API) may use: never a socket library. */
 export type ServerContext = {
@@ -14,7 +16,13 @@ export type ServerContext = {
   /** The models a request may name, the default (`engineInfo.modelName`) first. */
   models: () => readonly string[];
   sessions: SessionStore;
+  /** Where what outlives the process is kept (sessions go through `sessions`; this is for the rest). */
+  store: Store;
   scheduler: Scheduler;
+  /** The loaded model's embeddings, behind their own queue; absent where the engine has none (upstream engines). */
+  embeddings?: EmbeddingQueue;
+  /** The loaded model's tokenizer; absent where the engine has none (upstream engines). */
+  tokenizer?: ModelTokenizer;
   limiter: RateLimiter;
   metrics: Metrics;
   log: Logger;

@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseByteSize } from './cli/parseByteSize.js';
 import { FlagError, kebabCase, parseFlags } from './cli/parseFlags.js';
 import { parseUpstreamSettings, type UpstreamSetting } from './engine/upstream/parseUpstreamSettings.js';
 import { PACKAGE_ROOT } from './packageRoot.js';
@@ -83,8 +84,28 @@ const ConfigFields = z.object({
     .int()
     .min(1)
     .default(Math.max(1, availableParallelism() - 1)),
-  /** Tokens of context per sequence, capped at the model's training context. Defaults to `4096`. */
+  /**
+   * Tokens of context per sequence, capped at the model's training context; shrunk (halving, to no
+   * less than 1024) when it does not fit free memory. Defaults to `4096`.
+   */
   contextSize: z.coerce.number().int().min(64).default(4096),
+  /**
+   * The most memory the model may be planned to use, RAM and VRAM each, in bytes or with a unit
+   * (`16GB`, `12GiB`): the context and GPU layers are fitted under it, a model that cannot fit is
+   * refused (exit 1), and `MODEL=hf:owner/repo` picks the largest quantisation under it. For a machine
+   * shared with other work, or a container whose limit the free-memory reading does not see.
+   * Defaults to none: the machine's free memory.
+   */
+  memoryLimit: z
+    .union([z.number(), z.string()])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const bytes = typeof value === 'number' ? value : parseByteSize(value);
+      if (bytes !== undefined && bytes > 0) return bytes;
+      ctx.addIssue({ code: 'custom', message: `must be a size such as 16GB, 12GiB or 800MB, not "${value}"` });
+      return undefined;
+    }),
   /**
    * Generations decoded at once (context sequences, batched together). Defaults to 16 on a GPU
    * and 8 on CPU, where batching 8–16 sequences roughly doubles aggregate throughput.

@@ -1,6 +1,6 @@
 import { createChatServer } from './ChatServer.js';
 import { ConfigError, loadConfig } from './config.js';
-import { ModelNotFoundError } from './engine/locateModel.js';
+import { ModelStartError } from './engine/modelErrors.js';
 import { createLogger } from './log.js';
 
 /** The CLI over createChatServer: settings from flags and variables, signals, exit codes. */
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 
   server.ready.catch((error: unknown) => {
-    const message = error instanceof ModelNotFoundError ? error.message : `Cannot load the model: ${String(error)}`;
+    const message = error instanceof ModelStartError ? error.message : `Cannot load the model: ${String(error)}`;
     logger.fatal({ err: error }, 'model load failed');
     process.stderr.write(`\n${message}\n\n`);
     process.exit(1);

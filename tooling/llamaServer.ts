@@ -43,6 +43,9 @@ export async function startLlamaServer(
   }
   return {
     url,
+    pid: child.pid as number,
+    /** The last of what it wrote to stderr, to explain a failure. */
+    log: () => output.join('').slice(-4000),
     stop: async () => {
       child.kill('SIGTERM');
       await exited;

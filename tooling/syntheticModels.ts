@@ -107,12 +107,59 @@ export function harmonyScripted(): string {
 }
 
 /**
- * Runs a Harmony model's generator with o200k's ranks (from js-tiktoken) and gpt-oss's chat template (from
- * the llama.cpp source); `inputs` go to it as JSON files. The file name carries a hash of the generators
- * and the inputs, so that a changed generator never finds a stale model in the cache.
+ * What the scripted tool-calling Harmony model writes (tooling/models/harmony_tools_scripted.py): offered
+ * `get_weather` through node-llama-cpp's Harmony chat wrapper, it thinks `thoughtBeforeCall` and calls
+ * get_weather(callArguments) while its prompt holds no function result; once it holds one, it thinks
+ * `thoughtAfterResult` and answers `answer`. Only the name and the arguments are in its weights: the
+ * description and the schema are what a caller offers (the arguments must fit the schema's grammar).
  */
-function harmonyModel(name: string, script: string, inputs: string[]): string {
-  const sources = [script, 'gpt_oss.py', 'harmony_vocab.py'].map((file) => readFileSync(join(GENERATORS, file)));
+export const HARMONY_TOOLS_SCRIPT = {
+  functionName: 'get_weather',
+  functionDescription: 'Current weather in a city',
+  functionParams: {
+    type: 'object',
+    properties: { city: { type: 'string' } },
+    required: ['city'],
+  },
+  callArguments: { city: 'Paris' },
+  thoughtBeforeCall: 'Looking up the forecast first',
+  thoughtAfterResult: 'Forecast received; answering now',
+  answer: 'It is sunny in Paris.',
+} as const;
+
+/**
+ * A gpt-oss GGUF whose weights are set by hand to call HARMONY_TOOLS_SCRIPT's function once and then answer,
+ * at temperature 0; its path. A result counts once the prompt holds both the result's opening
+ * `<|start|>functions` and the call's `<|call|>`, which message text cannot produce (llama.cpp reads the other
+ * Harmony tokens as special even in text). How: tooling/models/harmony_tools_scripted.py.
+ */
+export function harmonyToolsScripted(): string {
+  const encoder = new Tiktoken(o200k);
+  const script = {
+    thoughtCall: encoder.encode(HARMONY_TOOLS_SCRIPT.thoughtBeforeCall),
+    thoughtAnswer: encoder.encode(HARMONY_TOOLS_SCRIPT.thoughtAfterResult),
+    answer: encoder.encode(HARMONY_TOOLS_SCRIPT.answer),
+    name: encoder.encode(HARMONY_TOOLS_SCRIPT.functionName),
+    arguments: encoder.encode(JSON.stringify(HARMONY_TOOLS_SCRIPT.callArguments)),
+  };
+  return harmonyModel(
+    'harmony-tools-scripted',
+    'harmony_tools_scripted.py',
+    [JSON.stringify(script)],
+    ['scripted_readout.py'],
+  );
+}
+
+/**
+ * Runs a Harmony model's generator with o200k's ranks (from js-tiktoken) and gpt-oss's chat template (from
+ * the llama.cpp source); `inputs` go to it as JSON files, `helpers` are the other modules of tooling/models it
+ * imports. The file name carries a hash of the generators and the inputs, so that a changed generator never
+ * finds a stale model in the cache.
+ */
+function harmonyModel(name: string, script: string, inputs: string[], helpers: string[] = []): string {
+  const sources = [script, 'gpt_oss.py', 'harmony_vocab.py', ...helpers].map((file) =>
+    readFileSync(join(GENERATORS, file)),
+  );
   const hash = createHash('sha256').update(Buffer.concat(sources)).update(inputs.join('\n')).digest('hex');
   const out = join(SYNTHETIC_DIR, `${name}-${hash.slice(0, 10)}.gguf`);
   if (existsSync(out)) return out;
@@ -136,4 +183,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(syntheticLlama());
   console.log(gptOssSynthetic());
   console.log(harmonyScripted());
+  console.log(harmonyToolsScripted());
 }

@@ -1,27 +1,46 @@
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { resolveModelFile } from 'node-llama-cpp';
+import type { Logger } from '../log.js';
+import { fetchModelFile } from './fetchModelFile.js';
+import { wholeRepoOf } from './hubFiles.js';
+import { ModelNotFoundError } from './modelErrors.js';
+import { pickRepoQuantisation, type RepoPickSource } from './pickRepoQuantisation.js';
 
-export type ModelSource = { modelPath?: string; model: string; modelCacheDir: string; hfEndpoint: string };
+export { ModelNotFoundError } from './modelErrors.js';
 
-/** The model could not be found or fetched; the message is meant for the person starting the server. */
-export class ModelNotFoundError extends Error {
-  override name = 'ModelNotFoundError';
-}
+export type ModelSource = RepoPickSource & { modelPath?: string; model: string; modelCacheDir: string };
 
 const REACHABILITY_TIMEOUT_MS = 5_000;
 
 /**
  * Returns a local .gguf path: `modelPath` when given, else `model` from the cache, else `model`
- * downloaded with a progress bar. Offline, it fails within seconds instead of hanging.
+ * downloaded with a progress bar and checked against the size and sha256 its server announced.
+ * `hf:owner/repo` names the largest quantisation in the repository that fits this machine's memory.
+ * Offline, it fails within seconds instead of hanging.
  */
-export async function locateModel(source: ModelSource): Promise<string> {
+export async function locateModel(source: ModelSource, log?: Logger): Promise<string> {
   if (source.modelPath !== undefined) return checkLocalFile(source.modelPath);
   if (!isRemote(source.model)) return checkLocalFile(source.model);
-  const cached = await findCached(source);
+  const repo = wholeRepoOf(source.model);
+  if (repo !== undefined) {
+    const offline = await assertReachable(source).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const before = offline === undefined ? undefined : chosenBefore(repo, source.modelCacheDir);
+    if (before !== undefined) {
+      log?.warn({ repo, path: before }, `the hub is not reachable: serving ${before}, chosen from ${repo} before`);
+      return before;
+    }
+    if (offline !== undefined) throw offline;
+  }
+  const model = repo === undefined ? source.model : await pickRepoQuantisation(repo, source, log);
+  const located = { ...source, model };
+  const cached = await findCached(located);
   if (cached !== undefined) return cached;
-  await assertReachable(source);
-  return resolveModelFile(source.model, { ...downloadOptions(source), cli: true });
+  await assertReachable(located);
+  return fetchModelFile(model, { ...downloadOptions(located), hfEndpoint: source.hfEndpoint, cli: true, log });
 }
 
 /**
@@ -45,6 +64,25 @@ function plainUrlFileName({ model, hfEndpoint }: ModelSource): string | undefine
   if (hubHosts.includes(url.hostname) && /^\/[^/]+\/[^/]+\/resolve\//.test(url.pathname)) return undefined;
   const name = decodeURIComponent(url.pathname.split('/').pop() ?? '').replace(/[\\/]/g, '_');
   return /\.gguf$/i.test(name) ? name : undefined;
+}
+
+/**
+ * For `hf:owner/repo` offline: the quantisation of it downloaded before (the largest, if several), as
+ * node-llama-cpp names an `hf:owner/repo/file` download. The load's memory check still applies.
+ */
+function chosenBefore(repo: string, cacheDir: string): string | undefined {
+  const prefix = `hf_${repo.replace('/', '_')}_`;
+  const names = existsSync(cacheDir) ? readdirSync(cacheDir) : [];
+  return names
+    .filter((name) => name.startsWith(prefix) && /\.gguf$/i.test(name) && !isLaterSplitPart(name))
+    .map((name) => join(cacheDir, name))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+}
+
+/** A split model's second part or later: the model is loaded from its first. */
+function isLaterSplitPart(name: string): boolean {
+  const part = /-(\d{5})-of-\d{5}\.gguf$/i.exec(name)?.[1];
+  return part !== undefined && part !== '00001';
 }
 
 function isRemote(uri: string): boolean {

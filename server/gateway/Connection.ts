@@ -8,6 +8,7 @@ import {
   type ServerFrame,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/Identity.js';
+import type { ToolCall } from '../engine/Engine.js';
 import type { Generation, GenerationEvent, GenerationOutcome, StreamChunk } from '../scheduler/Generation.js';
 import type { SocketHandle } from '../transport/Transport.js';
 import type { Followers } from './Followers.js';
@@ -133,6 +134,12 @@ export class Connection {
     for (const run of runs) this.send({ type: 'token', genId, ...run });
   }
 
+  /** The calls of an answer that ended with 'tool_calls', one `tool.call` frame each, before its generation.done. */
+  sendToolCalls(genId: string, calls: readonly ToolCall[]): void {
+    for (const call of calls)
+      this.send({ type: 'tool.call', genId, callId: call.id, name: call.name, arguments: call.arguments });
+  }
+
   /** Streams a generation's events to this client as frames, replacing an earlier stream of it. */
   follow(generation: Generation, requestId: string): void {
     if (this.detached) {
@@ -191,13 +198,19 @@ export class Connection {
       case 'started':
         this.send({ type: 'generation.started', genId });
         return;
-      case 'chunk':
-        this.send({ type: 'token', genId, seq: event.seq, text: event.text, channel: event.channel });
+      case 'chunk': {
+        const { seq, text, channel, logprobs } = event;
+        this.send({ type: 'token', genId, seq, text, channel, ...(logprobs === undefined ? {} : { logprobs }) });
+        return;
+      }
+      case 'toolCall':
+        // A call goes out whole, in a tool.call frame, once the answer has ended.
         return;
       case 'done':
         this.following.delete(genId);
         this.limits.followers?.unfollow(genId, true);
         this.flushAcks(genId, event.outcome);
+        if (event.outcome.finish === 'tool_calls') this.sendToolCalls(genId, generation.toolCalls);
         this.send({ type: 'generation.done', genId, ...event.outcome });
         this.sendAfterDone();
         return;

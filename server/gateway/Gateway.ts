@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSION,
   type Refusal,
   SUPPORTED_SUBPROTOCOLS,
+  TOOL_LIMITS,
 } from '../../protocol/index.js';
 import { type Access, authenticate, isRefusal } from '../auth/authenticate.js';
 import type { Identity } from '../auth/Identity.js';
@@ -21,6 +22,7 @@ import { Followers } from './Followers.js';
 import { cancelGeneration } from './handlers/cancelGeneration.js';
 import { closeSession } from './handlers/closeSession.js';
 import { openSession } from './handlers/openSession.js';
+import { receiveToolResult } from './handlers/receiveToolResult.js';
 import { resumeGeneration } from './handlers/resumeGeneration.js';
 import { sendChat } from './handlers/sendChat.js';
 
@@ -114,6 +116,7 @@ export class Gateway implements SocketHandlers<Identity> {
         maxSessionsPerConnection: ctx.config.maxSessionsPerConnection,
         maxTokens: maxTokensAllowed(ctx),
         maxQueued: ctx.config.maxQueued,
+        tools: { ...TOOL_LIMITS },
       },
       connectionId: connection.id,
     });
@@ -195,6 +198,8 @@ export class Gateway implements SocketHandlers<Identity> {
         return cancelGeneration(ctx, connection, frame);
       case 'generation.resume':
         return resumeGeneration(ctx, connection, frame);
+      case 'tool.result':
+        return receiveToolResult(ctx, connection, frame);
       case 'ping':
         connection.send({ type: 'pong', id: frame.id });
         return;

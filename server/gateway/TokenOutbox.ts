@@ -20,14 +20,16 @@ export class TokenOutbox {
   }
 
   add(token: Token): void {
-    this.textBytes += Buffer.byteLength(token.text);
+    this.textBytes += heldBytesOf(token);
     const last = this.lastRun.get(token.genId);
     if (last !== undefined && last.channel === token.channel) {
       last.text += token.text;
       last.seq = token.seq;
+      if (last.logprobs !== undefined && token.logprobs !== undefined) last.logprobs.push(...token.logprobs);
       return;
     }
-    const run = { ...token };
+    // A copy, logprobs too: later tokens are merged into it.
+    const run = token.logprobs === undefined ? { ...token } : { ...token, logprobs: [...token.logprobs] };
     this.runs.push(run);
     this.lastRun.set(token.genId, run);
   }
@@ -37,7 +39,7 @@ export class TokenOutbox {
     if (!this.lastRun.has(genId)) return;
     this.runs = this.runs.filter((run) => run.genId !== genId);
     this.lastRun.delete(genId);
-    this.textBytes = this.runs.reduce((sum, run) => sum + Buffer.byteLength(run.text), 0);
+    this.textBytes = this.runs.reduce((sum, run) => sum + heldBytesOf(run), 0);
   }
 
   /** Everything held, in order; the outbox is empty afterwards. */
@@ -48,4 +50,14 @@ export class TokenOutbox {
     this.textBytes = 0;
     return runs;
   }
+}
+
+/** About what one logprob entry, or one of its alternatives, takes as JSON. */
+const LOGPROB_ENTRY_BYTES = 64;
+
+/** A token's text, and its logprobs when it has them (with 20 alternatives, far more than the text). */
+function heldBytesOf(token: Token): number {
+  let bytes = Buffer.byteLength(token.text);
+  for (const entry of token.logprobs ?? []) bytes += (1 + entry.top.length) * LOGPROB_ENTRY_BYTES;
+  return bytes;
 }

@@ -8,8 +8,11 @@ import { type ServerContext, unknownModel } from '../ServerContext.js';
 import { StoreUnavailable } from '../store/Store.js';
 import { storeRefusal } from '../store/storeRefusal.js';
 import type { HttpRequest, HttpResponse } from '../transport/Transport.js';
+import { handleTokenize, type TokenizeKind } from './handleTokenize.js';
 import { handleCompletion } from './openai/handleCompletion.js';
+import { handleEmbeddings } from './openai/handleEmbeddings.js';
 import type { ApiKind } from './openai/openAiFormat.js';
+import { handleResponses, retrieveResponse } from './openai/responses/handleResponses.js';
 import { sendJson, sendRefusal } from './sendJson.js';
 import { serveStatic } from './serveStatic.js';
 import { UPGRADE_PROBE_HEADERS, upgradeProbe } from './upgradeProbe.js';
@@ -74,6 +77,29 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
     if (isRefusal(identity)) return refuse(identity);
     return handleCompletion({ context: options.context(), state: options.state() }, api, identity, response);
   }
+  if (path === EMBEDDINGS_PATH) {
+    if (method !== 'POST') return allowOnly('POST');
+    if (isRefusal(identity)) return refuse(identity);
+    return handleEmbeddings({ context: options.context(), state: options.state() }, identity, response);
+  }
+  const tokenizeKind = TOKENIZE_KINDS[path];
+  if (tokenizeKind !== undefined) {
+    if (method !== 'POST') return allowOnly('POST');
+    if (isRefusal(identity)) return refuse(identity);
+    const deps = { context: options.context(), state: options.state() };
+    return handleTokenize(deps, tokenizeKind, identity.clientKey, response);
+  }
+  if (path === RESPONSES_PATH) {
+    if (method !== 'POST') return allowOnly('POST');
+    if (isRefusal(identity)) return refuse(identity);
+    return handleResponses({ context: options.context(), state: options.state() }, identity, response);
+  }
+  if (path.startsWith(`${RESPONSES_PATH}/`)) {
+    if (method !== 'GET') return allowOnly('GET');
+    if (isRefusal(identity)) return refuse(identity);
+    const id = decodeURIComponent(path.slice(RESPONSES_PATH.length + 1));
+    return retrieveResponse(options.context(), identity, id, refuse, response);
+  }
   if (path === '/v1/models') {
     if (method !== 'GET') return allowOnly('GET');
     if (isRefusal(identity)) return refuse(identity);
@@ -115,7 +141,13 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
 
 const API_KINDS: Readonly<Record<string, ApiKind>> = { '/v1/chat/completions': 'chat', '/v1/completions': 'text' };
 
-const ROUTED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+const EMBEDDINGS_PATH = '/v1/embeddings';
+const RESPONSES_PATH = '/v1/responses';
+
+/** llama-server's tokenizer endpoints, at its paths (outside /v1/, so errors in the plain shape). */
+const TOKENIZE_KINDS: Readonly<Record<string, TokenizeKind>> = { '/tokenize': 'tokenize', '/detokenize': 'detokenize' };
+
+const ROUTED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', ...Object.keys(TOKENIZE_KINDS)]);
 
 /** A file of the widget or the demo page: neither the API (`/v1/…`) nor a route of the server's own. */
 function isWidgetFile(path: string): boolean {
@@ -124,29 +156,37 @@ function isWidgetFile(path: string): boolean {
 
 /** The OpenAI-compatible paths (and unknown ones under /v1/) answer errors in OpenAI's shape; the others in the plain one. */
 function shapeOf(path: string): 'openai' | 'plain' {
-  return API_KINDS[path] !== undefined || path.startsWith('/v1/models') || isUnknownApiPath(path) ? 'openai' : 'plain';
+  return API_KINDS[path] !== undefined ||
+    path === EMBEDDINGS_PATH ||
+    path.startsWith('/v1/models') ||
+    path.startsWith(RESPONSES_PATH) ||
+    isUnknownApiPath(path)
+    ? 'openai'
+    : 'plain';
 }
 
-const KNOWN_API_PATHS: ReadonlySet<string> = new Set([...Object.keys(API_KINDS), '/v1/models', '/v1/tickets', WS_PATH]);
+const KNOWN_API_PATHS: ReadonlySet<string> = new Set([
+  ...Object.keys(API_KINDS),
+  EMBEDDINGS_PATH,
+  RESPONSES_PATH,
+  '/v1/models',
+  '/v1/tickets',
+  WS_PATH,
+]);
 
 /** A path under /v1/ that the server does not serve: 404 whatever the method, as OpenAI answers. */
 function isUnknownApiPath(path: string): boolean {
-  return path.startsWith('/v1/') && !KNOWN_API_PATHS.has(path) && !path.startsWith(MODEL_PATH_PREFIX);
+  return (
+    path.startsWith('/v1/') &&
+    !KNOWN_API_PATHS.has(path) &&
+    !path.startsWith(MODEL_PATH_PREFIX) &&
+    !path.startsWith(`${RESPONSES_PATH}/`)
+  );
 }
 
-/** What to use instead of the OpenAI endpoints this server does not implement. */
-const INSTEAD: Readonly<Record<string, string>> = {
-  '/v1/responses':
-    'The Responses API (/v1/responses) is not served here; use POST /v1/chat/completions (with the Vercel AI SDK: @ai-sdk/openai-compatible, or the .chat() model of @ai-sdk/openai)',
-  '/v1/embeddings':
-    'Embeddings (/v1/embeddings) are not served here: this server runs a generative model; use an embedding server (llama-server --embeddings, or vLLM)',
-};
-
 function notServed(path: string): Refusal {
-  const message =
-    INSTEAD[path] ??
-    `No such endpoint: ${path} (served: POST /v1/chat/completions, POST /v1/completions, GET /v1/models)`;
-  return { code: 'not_found', message };
+  const served = 'POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings; GET /v1/models';
+  return { code: 'not_found', message: `No such endpoint: ${path.slice(0, 200)} (served: ${served})` };
 }
 
 /** GET /v1/models: the model this server runs, or every model its upstream engines serve (the default first). */

@@ -24,6 +24,10 @@ export class Metrics {
   readonly errors: Counter<'code'>;
   readonly rejected: Counter<'reason'>;
   readonly cancellations: Counter;
+  readonly embeddingRequests: Counter;
+  readonly embeddingTokens: Counter;
+  readonly toolCalls: Counter;
+  readonly constrainedGenerations: Counter<'kind'>;
 
   constructor(sources: GaugeSources) {
     const registers = [this.registry];
@@ -60,6 +64,27 @@ export class Metrics {
     this.cancellations = new Counter({
       name: `${PREFIX}cancellations_total`,
       help: 'Generations cancelled.',
+      registers,
+    });
+    this.embeddingRequests = new Counter({
+      name: `${PREFIX}embedding_requests_total`,
+      help: 'Embedding requests answered (POST /v1/embeddings).',
+      registers,
+    });
+    this.embeddingTokens = new Counter({
+      name: `${PREFIX}embedding_tokens_total`,
+      help: 'Input tokens embedded.',
+      registers,
+    });
+    this.toolCalls = new Counter({
+      name: `${PREFIX}tool_calls_total`,
+      help: 'Tool calls the model made (HTTP tool_calls, protocol tool.call).',
+      registers,
+    });
+    this.constrainedGenerations = new Counter({
+      name: `${PREFIX}constrained_generations_total`,
+      help: 'Generations constrained by a grammar, by kind: json (response format) or tool_call (a forced call).',
+      labelNames: ['kind'],
       registers,
     });
     const gauge = (name: string, help: string, read: () => number) =>

@@ -1,3 +1,4 @@
+import type { SamplingParams } from '../engine/Engine.js';
 import type { Logger } from '../log.js';
 import type { Generation } from '../scheduler/Generation.js';
 import type { Metrics } from './Metrics.js';
@@ -22,8 +23,13 @@ export function reportGeneration(generation: Generation, metrics: Metrics, log: 
         lastChunkAt = now;
         return;
       }
+      case 'toolCall':
+        return;
       case 'done': {
         const { finish, usage, timings, error } = event.outcome;
+        metrics.toolCalls.inc(generation.toolCalls.length);
+        const constraint = constraintOf(generation.params, generation.toolCalls.length > 0);
+        if (constraint !== undefined) metrics.constrainedGenerations.inc({ kind: constraint });
         metrics.e2eLatency.observe(timings.totalMs / 1000);
         metrics.promptTokens.inc(usage.promptTokens);
         metrics.generationTokens.inc(usage.completionTokens);
@@ -46,4 +52,18 @@ export function reportGeneration(generation: Generation, metrics: Metrics, log: 
         event satisfies never;
     }
   });
+}
+
+/**
+ * Which grammar constrained the answer: a tool call (forced, or one the model chose to make, whose
+ * arguments node-llama-cpp constrains), a JSON response format, or none.
+ */
+function constraintOf(
+  { tools, toolChoice = 'auto', responseFormat }: SamplingParams,
+  calledTools: boolean,
+): 'tool_call' | 'json' | undefined {
+  const forced = (tools?.length ?? 0) > 0 && toolChoice !== 'auto' && toolChoice !== 'none';
+  if (forced || calledTools) return 'tool_call';
+  if (responseFormat !== undefined && responseFormat.type !== 'text') return 'json';
+  return undefined;
 }

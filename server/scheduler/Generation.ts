@@ -1,5 +1,5 @@
-import type { Channel, ErrorCode, FinishReason } from '../../protocol/index.js';
-import type { ChatMessage, PromptFormat, SamplingParams } from '../engine/Engine.js';
+import type { Channel, ErrorCode, FinishReason, TokenLogprob } from '../../protocol/index.js';
+import type { ChatMessage, PromptFormat, SamplingParams, ToolCall, ToolCallChunk } from '../engine/Engine.js';
 
 export type GenerationState = 'queued' | 'running' | 'done';
 
@@ -9,7 +9,8 @@ export type GenerationState = 'queued' | 'running' | 'done';
  */
 export type StopCause = 'cancelled' | 'timeout' | 'abandoned';
 
-export type StreamChunk = { seq: number; text: string; channel: Channel };
+/** `logprobs` only when the request asked for them: one per token of `text`. */
+export type StreamChunk = { seq: number; text: string; channel: Channel; logprobs?: TokenLogprob[] };
 
 /**
  * The chunks after `seq`, consecutive ones of a channel merged into one (its `seq` is the last
@@ -23,8 +24,9 @@ export function runsAfter(chunks: readonly StreamChunk[], seq: number): StreamCh
     if (last?.channel === chunk.channel) {
       last.text += chunk.text;
       last.seq = chunk.seq;
+      if (last.logprobs !== undefined && chunk.logprobs !== undefined) last.logprobs.push(...chunk.logprobs);
     } else {
-      last = { ...chunk };
+      last = { ...chunk, ...(chunk.logprobs === undefined ? {} : { logprobs: [...chunk.logprobs] }) };
       runs.push(last);
     }
   }
@@ -42,6 +44,7 @@ export type GenerationEvent =
   | { kind: 'queued'; position: number }
   | { kind: 'started' }
   | ({ kind: 'chunk'; tokens: number } & StreamChunk)
+  | ({ kind: 'toolCall' } & ToolCallChunk)
   | { kind: 'done'; outcome: GenerationOutcome };
 
 export type GenerationListener = (event: GenerationEvent) => void;
@@ -80,6 +83,8 @@ export class Generation {
   firstChunkAt: number | undefined;
   outcome: GenerationOutcome | undefined;
   private readonly chunks: StreamChunk[] = [];
+  /** The tool calls so far, their arguments as written up to now (whole once it ends with 'tool_calls'). */
+  readonly toolCalls: ToolCall[] = [];
   private tokenCount = 0;
   private position = -1;
   private readonly listeners = new Set<GenerationListener>();
@@ -123,6 +128,14 @@ export class Generation {
     return text;
   }
 
+  /** The log probabilities of one channel's tokens so far; undefined when the request did not ask. */
+  logprobsOf(channel: Channel): TokenLogprob[] | undefined {
+    if (this.params.logprobs === undefined) return undefined;
+    const logprobs: TokenLogprob[] = [];
+    for (const chunk of this.chunks) if (chunk.channel === channel) logprobs.push(...(chunk.logprobs ?? []));
+    return logprobs;
+  }
+
   /** The answer so far, without reasoning. */
   contentText(): string {
     return this.textOf('content');
@@ -141,12 +154,22 @@ export class Generation {
     this.emit({ kind: 'started' });
   }
 
-  addChunk(text: string, channel: Channel, tokens: number): void {
+  addChunk(text: string, channel: Channel, tokens: number, logprobs?: TokenLogprob[]): void {
     this.firstChunkAt ??= performance.now();
     this.tokenCount += tokens;
-    const chunk = { seq: this.tokenCount, text, channel };
+    const chunk: StreamChunk = { seq: this.tokenCount, text, channel };
+    if (logprobs !== undefined) chunk.logprobs = logprobs;
     this.chunks.push(chunk);
     this.emit({ kind: 'chunk', tokens, ...chunk });
+  }
+
+  addToolCallChunk(chunk: ToolCallChunk): void {
+    this.firstChunkAt ??= performance.now();
+    this.tokenCount += chunk.tokens;
+    const call = this.toolCalls[chunk.index] ?? { id: chunk.id, name: chunk.name, arguments: '' };
+    this.toolCalls[chunk.index] = call;
+    call.arguments += chunk.arguments;
+    this.emit({ kind: 'toolCall', ...chunk });
   }
 
   finish(outcome: GenerationOutcome): void {

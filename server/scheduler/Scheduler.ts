@@ -143,7 +143,8 @@ export class Scheduler {
         params: generation.params,
         signal: generation.abortController.signal,
         affinityKey: generation.sessionId,
-        onChunk: (chunk) => generation.addChunk(chunk.text, chunk.channel, chunk.tokens),
+        onToolCallChunk: (chunk) => generation.addToolCallChunk(chunk),
+        onChunk: (chunk) => generation.addChunk(chunk.text, chunk.channel, chunk.tokens, chunk.logprobs),
       });
       this.conclude(generation, result);
     } catch (error) {

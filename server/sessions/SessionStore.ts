@@ -2,9 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { nanoid } from 'nanoid';
 import type { Refusal } from '../../protocol/index.js';
-import type { ChatMessage } from '../engine/Engine.js';
+import type { ToolCall } from '../engine/Engine.js';
 import type { GenerationOutcome } from '../scheduler/Generation.js';
-import type { OwnerRefusal, Store, StoredChunk, StoredGeneration } from '../store/Store.js';
+import type { OwnerRefusal, Store, StoredChunk, StoredGeneration, StoredMessage } from '../store/Store.js';
 import { Session } from './Session.js';
 
 export type SessionLimits = {
@@ -144,7 +144,7 @@ export class SessionStore {
   async beginTurn(
     session: Session,
     genId: string,
-    user: ChatMessage,
+    user: StoredMessage,
   ): Promise<(Refusal & { activeGenId?: string }) | undefined> {
     const turn = {
       sessionId: session.id,
@@ -183,10 +183,20 @@ export class SessionStore {
     this.store.appendChunks(genId, chunks);
   }
 
-  /** Ends a turn: the outcome, and the user's message with the answer in the history, in one transaction. */
-  async endTurn(session: Session, genId: string, user: ChatMessage, answer: string, outcome: GenerationOutcome) {
-    if (session.activeGenId === genId) session.endTurn(user, answer, outcome.finish);
-    await this.store.endTurn({ sessionId: session.id, genId, outcome, turn: { user, answer } });
+  /**
+   * Ends a turn: the outcome, and the user's message (or the tool results) with the answer and
+   * its tool calls in the history, in one transaction.
+   */
+  async endTurn(
+    session: Session,
+    genId: string,
+    user: StoredMessage,
+    answer: string,
+    outcome: GenerationOutcome,
+    toolCalls: readonly ToolCall[] = [],
+  ) {
+    if (session.activeGenId === genId) session.endTurn(user, answer, outcome.finish, toolCalls);
+    await this.store.endTurn({ sessionId: session.id, genId, outcome, turn: { user, answer, toolCalls } });
   }
 
   /** Lets a claimed turn go without an answer (it was refused before it could start). */

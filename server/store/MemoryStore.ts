@@ -12,10 +12,11 @@ import type {
   StoredChunk,
   StoredGeneration,
   StoredMessage,
+  StoredResponse,
   StoredSession,
   TurnEnd,
 } from './Store.js';
-import { answerMessage } from './turns.js';
+import { answerMessage, isEmptyTurn } from './turns.js';
 
 type MemorySession = Omit<StoredSession, 'messages'> & { messages: StoredMessage[] };
 type MemoryGeneration = StoredGeneration & { user: StoredMessage; transcriptTtlMs: number };
@@ -36,6 +37,7 @@ export class MemoryStore extends OneProcessStore implements Store {
   private readonly owners = new Map<string, OwnerUsage>();
   private readonly generations = new LRUCache<string, MemoryGeneration>({ max: GENERATIONS_KEPT });
   private readonly tickets = new Map<string, { keyName: string; expiresAt: number }>();
+  private readonly responses = new Map<string, { response: StoredResponse; expiresAt: number }>();
 
   constructor({ maxSessions }: { maxSessions: number }) {
     super();
@@ -122,8 +124,8 @@ export class MemoryStore extends OneProcessStore implements Store {
     const session = this.sessions.get(end.sessionId);
     if (session === undefined) return;
     if (session.activeGenId === end.genId) session.activeGenId = undefined;
-    if (end.turn === undefined || end.turn.answer === '') return;
-    const added = [end.turn.user, answerMessage(end.turn.answer, end.outcome.finish)];
+    if (end.turn === undefined || isEmptyTurn(end.turn)) return;
+    const added = [end.turn.user, answerMessage(end.turn.answer, end.outcome.finish, end.turn.toolCalls)];
     const chars = added.reduce((sum, message) => sum + message.content.length, 0);
     session.messages.push(...added);
     session.chars += chars;
@@ -135,6 +137,17 @@ export class MemoryStore extends OneProcessStore implements Store {
     if (generation === undefined) return undefined;
     const { id, sessionId, ownerKey, chunks, outcome } = generation;
     return { id, sessionId, ownerKey, chunks: [...chunks], outcome };
+  }
+
+  async saveResponse(response: StoredResponse, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    for (const [id, entry] of this.responses) if (entry.expiresAt <= now) this.responses.delete(id);
+    this.responses.set(response.id, { response, expiresAt: now + ttlMs });
+  }
+
+  async loadResponse(responseId: string): Promise<StoredResponse | undefined> {
+    const entry = this.responses.get(responseId);
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry.response : undefined;
   }
 
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {

@@ -29,12 +29,13 @@ import {
   type StoredGeneration,
   type StoredMessage,
   type StoredOutcome,
+  type StoredResponse,
   type StoredSession,
   StoreOpenError,
   StoreUnavailable,
   type TurnEnd,
 } from './Store.js';
-import { answerMessage, contentOf, interruptedOutcome } from './turns.js';
+import { answerMessage, contentOf, interruptedOutcome, isEmptyTurn } from './turns.js';
 
 /** Every key RedisStore writes starts with this. */
 export const KEY_PREFIX = 'llmchat:';
@@ -73,7 +74,7 @@ type Fields = Record<string, string>;
  * Layout (every key prefixed with `llmchat:`): `s:{id}` session hash and `s:{id}:m` its history
  * (JSON messages), both expiring after the session's TTL; `o:{owner}:s` (session → expiry) and
  * `o:{owner}:c` (session → chars), the owner's index; `g:{genId}` generation hash and
- * `g:{genId}:x` its chunks (a stream); `i:{instanceId}` liveness; `t:{hash}` tickets;
+ * `g:{genId}:x` its chunks (a stream); `i:{instanceId}` liveness; `t:{hash}` tickets; `r:{id}` stored responses;
  * `b:{key}` budgets.
  */
 export class RedisStore implements Store {
@@ -278,7 +279,7 @@ export class RedisStore implements Store {
   }
 
   async endTurn(end: TurnEnd): Promise<void> {
-    const turn = end.turn === undefined || end.turn.answer === '' ? undefined : end.turn;
+    const turn = end.turn === undefined || isEmptyTurn(end.turn) ? undefined : end.turn;
     await this.finish(end.sessionId, end.genId, end.outcome, turn);
   }
 
@@ -305,6 +306,18 @@ export class RedisStore implements Store {
       if (result !== 'moved') return this.loadGeneration(genId);
     }
     return this.loadGeneration(genId);
+  }
+
+  async saveResponse(response: StoredResponse, ttlMs: number): Promise<void> {
+    const value = JSON.stringify({ ownerKey: response.ownerKey, body: response.body });
+    await this.command(() => this.redis.set(key('r', response.id), value, 'PX', ms(ttlMs)));
+  }
+
+  async loadResponse(responseId: string): Promise<StoredResponse | undefined> {
+    const value = await this.command(() => this.redis.get(key('r', responseId)));
+    if (value === null) return undefined;
+    const { ownerKey, body } = JSON.parse(value) as { ownerKey: string; body: string };
+    return { id: responseId, ownerKey, body };
   }
 
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
@@ -382,10 +395,10 @@ export class RedisStore implements Store {
     sessionId: string,
     genId: string,
     outcome: StoredOutcome,
-    turn: { user: StoredMessage; answer: string } | undefined,
+    turn: TurnEnd['turn'],
     orphan?: { instanceId: string; lastChunkId: string },
   ): Promise<string> {
-    const answer = turn === undefined ? undefined : answerMessage(turn.answer, outcome.finish);
+    const answer = turn === undefined ? undefined : answerMessage(turn.answer, outcome.finish, turn.toolCalls);
     const chars = turn === undefined ? 0 : turn.user.content.length + turn.answer.length;
     const args: (string | number)[] = [
       KEY_PREFIX,

@@ -15,13 +15,14 @@ import {
   type StoredGeneration,
   type StoredMessage,
   type StoredOutcome,
+  type StoredResponse,
   type StoredSession,
   StoreOpenError,
   StoreUnavailable,
   type TurnEnd,
 } from './Store.js';
 import { migrate } from './sqliteSchema.js';
-import { answerMessage, contentOf, interruptedOutcome } from './turns.js';
+import { answerMessage, contentOf, interruptedOutcome, isEmptyTurn, toolFieldsOf } from './turns.js';
 
 type Row = Record<string, unknown>;
 const SWEEP_EVERY_MS = 60_000;
@@ -108,7 +109,7 @@ export class SqliteStore extends OneProcessStore implements Store {
       if (row === undefined) return undefined;
       this.statement('UPDATE sessions SET expires_at = ? WHERE id = ?').run(now + Number(row.ttl_ms), sessionId);
       const messages = this.statement(
-        'SELECT role, content, finish FROM messages WHERE session_id = ? ORDER BY idx',
+        'SELECT role, content, finish, tools_json FROM messages WHERE session_id = ? ORDER BY idx',
       ).all(sessionId) as Row[];
       return {
         id: String(row.id),
@@ -162,6 +163,25 @@ export class SqliteStore extends OneProcessStore implements Store {
     return this.write(() => this.generationOf(genId));
   }
 
+  async saveResponse(response: StoredResponse, ttlMs: number): Promise<void> {
+    this.write(() =>
+      this.statement('INSERT OR REPLACE INTO responses (id, owner, body, expires_at) VALUES (?, ?, ?, ?)').run(
+        response.id,
+        response.ownerKey,
+        response.body,
+        Date.now() + ttlMs,
+      ),
+    );
+  }
+
+  async loadResponse(responseId: string): Promise<StoredResponse | undefined> {
+    const row = this.write(() =>
+      this.statement('SELECT owner, body, expires_at FROM responses WHERE id = ?').get(responseId),
+    ) as Row | undefined;
+    if (row === undefined || Number(row.expires_at) <= Date.now()) return undefined;
+    return { id: responseId, ownerKey: String(row.owner), body: String(row.body) };
+  }
+
   async issueTicket(ticketHash: string, keyName: string, ttlMs: number): Promise<void> {
     this.write(() =>
       this.statement('INSERT OR REPLACE INTO tickets (hash, key_name, expires_at) VALUES (?, ?, ?)').run(
@@ -202,10 +222,10 @@ export class SqliteStore extends OneProcessStore implements Store {
         end.sessionId,
         end.genId,
       );
-      if (end.turn === undefined || end.turn.answer === '') return;
+      if (end.turn === undefined || isEmptyTurn(end.turn)) return;
       const session = this.statement('SELECT id FROM sessions WHERE id = ?').get(end.sessionId);
       if (session === undefined) return;
-      const added = [end.turn.user, answerMessage(end.turn.answer, end.outcome.finish)];
+      const added = [end.turn.user, answerMessage(end.turn.answer, end.outcome.finish, end.turn.toolCalls)];
       const next = this.statement('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM messages WHERE session_id = ?').get(
         end.sessionId,
       ) as Row;
@@ -259,6 +279,7 @@ export class SqliteStore extends OneProcessStore implements Store {
       const now = Date.now();
       this.statement('DELETE FROM sessions WHERE expires_at <= ?').run(now);
       this.statement('DELETE FROM generations WHERE expires_at <= ?').run(now);
+      this.statement('DELETE FROM responses WHERE expires_at <= ?').run(now);
       this.statement('DELETE FROM tickets WHERE expires_at <= ?').run(now);
     });
   }
@@ -272,10 +293,12 @@ export class SqliteStore extends OneProcessStore implements Store {
 
   private insertMessages(sessionId: string, from: number, messages: readonly StoredMessage[]): void {
     const insert = this.statement(
-      'INSERT INTO messages (session_id, idx, role, content, finish) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO messages (session_id, idx, role, content, finish, tools_json) VALUES (?, ?, ?, ?, ?, ?)',
     );
     for (const [offset, message] of messages.entries()) {
-      insert.run(sessionId, from + offset, message.role, message.content, message.finish ?? null);
+      const tools = toolFieldsOf(message);
+      const toolsJson = tools === undefined ? null : JSON.stringify(tools);
+      insert.run(sessionId, from + offset, message.role, message.content, message.finish ?? null, toolsJson);
     }
   }
 
@@ -308,6 +331,7 @@ export class SqliteStore extends OneProcessStore implements Store {
 }
 
 function messageOf(row: Row): StoredMessage {
-  const message = { role: String(row.role) as StoredMessage['role'], content: String(row.content) };
-  return row.finish === null ? message : { ...message, finish: String(row.finish) as StoredMessage['finish'] };
+  const message: StoredMessage = { role: String(row.role) as StoredMessage['role'], content: String(row.content) };
+  if (row.finish !== null) message.finish = String(row.finish) as StoredMessage['finish'];
+  return row.tools_json == null ? message : { ...message, ...(JSON.parse(String(row.tools_json)) as object) };
 }

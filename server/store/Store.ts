@@ -68,12 +68,36 @@ export interface Store {
   /** The key name of a ticket, once: deleted atomically as it is read; undefined if unknown or expired. */
   redeemTicket(ticketHash: string): Promise<string | undefined>;
 
+  /**
+   * Keeps a response of the Responses API (its whole conversation, as the caller's JSON) for
+   * `ttlMs`, so that a later request may continue it (`previous_response_id`) or refer to one of its
+   * items (`item_reference`) on any instance.
+   */
+  saveResponse(response: StoredResponse, ttlMs: number): Promise<void>;
+  /** A stored response; undefined when unknown or expired. */
+  loadResponse(responseId: string): Promise<StoredResponse | undefined>;
   /** Stops timers and closes connections; pending writes are flushed first. */
   close(): Promise<void>;
 }
 
+/** A response of the Responses API: the store keeps its body as is (see server/http/openai/responses). */
+export type StoredResponse = { id: string; ownerKey: string; body: string };
+
 /** A message of the history; an answer that did not end with `stop` says how it ended. */
-export type StoredMessage = { role: 'system' | 'user' | 'assistant'; content: string; finish?: FinishReason };
+export type StoredMessage = {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  finish?: FinishReason;
+  /** On an answer that called tools: the calls (entries stored before tools have none). */
+  toolCalls?: readonly StoredToolCall[];
+  /**
+   * On a 'tool' message, the results of one turn's calls: `content` is their texts one after the
+   * other, `chars` says where each ends (so the history's characters count them once).
+   */
+  toolResults?: readonly { callId: string; chars: number }[];
+};
+
+export type StoredToolCall = { id: string; name: string; arguments: string };
 
 export type NewSession = {
   id: string;
@@ -128,8 +152,11 @@ export type TurnEnd = {
   sessionId: string;
   genId: string;
   outcome: StoredOutcome;
-  /** The user's message and the answer to add to the history; undefined adds nothing. */
-  turn: { user: StoredMessage; answer: string } | undefined;
+  /**
+   * The user's message (or the tool results) and the answer to add to the history, with the
+   * answer's tool calls; undefined, or an empty answer without calls, adds nothing.
+   */
+  turn: { user: StoredMessage; answer: string; toolCalls?: readonly StoredToolCall[] } | undefined;
 };
 
 export type StoredGeneration = {

@@ -46,6 +46,11 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (gen_id, seq)
    ) WITHOUT ROWID;
    CREATE TABLE tickets (hash TEXT PRIMARY KEY, key_name TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
+  // 2: responses of the Responses API, kept for previous_response_id.
+  `CREATE TABLE responses (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+   CREATE INDEX responses_by_expiry ON responses (expires_at);`,
+  // 3: a message's tool calls or tool results (JSON); NULL on every message before them.
+  'ALTER TABLE messages ADD COLUMN tools_json TEXT;',
 ];
 
 /** Brings the file's schema to the last of `migrations` (the real ones but in tests), refusing a file that is not ours or is newer. */

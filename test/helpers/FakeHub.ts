@@ -12,16 +12,28 @@ export type HubRequest = { method: string; path: string; range: string | undefin
 export type Cut = { afterBytes: number; times: number; ending: 'drop' | 'stall' };
 
 /**
+ * Bytes served that are not the file announced (a broken mirror or storage): `truncated`, the first
+ * half, sent whole with its own length; `corrupted`, one byte changed, at the same length.
+ */
+export type Damage = 'truncated' | 'corrupted';
+
+/** How a file is listed: `listedSize` stands for a real quantisation's size while the tiny model is served. */
+export type FileOptions = { listedSize?: number };
+
+/**
  * A local stand-in for the Hugging Face hub, serving the routes node-llama-cpp uses (`HF_ENDPOINT`
  * points it here): `/{owner}/{repo}/resolve/{branch}/{file}` answers like the hub does for large
  * files, with a redirect to a content URL (`x-linked-size` and `x-linked-etag` carry the size and
  * sha256), which serves the bytes with ranges; `/v2/{owner}/{repo}/manifests/{tag}` names the file
- * a quantisation tag resolves to; `/api/models/{owner}/{repo}` lists the files with their sizes.
- * Every request is recorded, and a download can be cut half-way on purpose.
+ * a quantisation tag resolves to; `/api/models/{owner}/{repo}` lists the files with their sizes, and
+ * `/api/models/{owner}/{repo}/tree/{revision}` with their LFS sha256s and sizes, as the hub does.
+ * Every request is recorded, a download can be cut half-way and a file's bytes damaged on purpose.
  */
 export class FakeHub {
   readonly requests: HubRequest[] = [];
   private readonly files = new Map<string, Buffer>();
+  private readonly listedSizes = new Map<string, number>();
+  private readonly damaged = new Map<string, Buffer>();
   private readonly cuts = new Map<string, Cut & { reached: () => void }>();
 
   private constructor(
@@ -40,8 +52,23 @@ export class FakeHub {
   }
 
   /** Serves `bytes` as `owner/repo/file`. */
-  addFile(repoPath: string, bytes: Buffer): void {
+  addFile(repoPath: string, bytes: Buffer, options: FileOptions = {}): void {
     this.files.set(repoPath, bytes);
+    if (options.listedSize !== undefined) this.listedSizes.set(repoPath, options.listedSize);
+  }
+
+  /** From now on serves damaged bytes for `repoPath`, while still announcing the right size and sha256. */
+  damage(repoPath: string, how: Damage): void {
+    const bytes = this.files.get(repoPath);
+    if (bytes === undefined) throw new Error(`No file ${repoPath}`);
+    const damaged = how === 'truncated' ? Buffer.from(bytes.subarray(0, bytes.length >> 1)) : Buffer.from(bytes);
+    if (how === 'corrupted') damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
+    this.damaged.set(repoPath, damaged);
+  }
+
+  /** Serves `repoPath`'s own bytes again. */
+  repair(repoPath: string): void {
+    this.damaged.delete(repoPath);
   }
 
   /** Cuts the next downloads of `repoPath`; resolves once the first cut has happened. */
@@ -67,11 +94,13 @@ export class FakeHub {
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.+)$/.exec(path);
     const manifest = /^\/v2\/([^/]+\/[^/]+)\/manifests\/([^/]+)$/.exec(path);
     const listing = /^\/api\/models\/([^/]+\/[^/]+)$/.exec(path);
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/[^/]+$/.exec(path);
     if (resolve?.[1] !== undefined && resolve[2] !== undefined) this.redirect(`${resolve[1]}/${resolve[2]}`, response);
     else if (path.startsWith('/cdn/')) this.serveBytes(path.slice('/cdn/'.length), request, response);
     else if (manifest?.[1] !== undefined && manifest[2] !== undefined)
       this.manifest(manifest[1], manifest[2], response);
     else if (listing?.[1] !== undefined) this.listing(listing[1], response);
+    else if (tree?.[1] !== undefined) this.tree(tree[1], response);
     else if (path === '/') response.end('fake hub');
     else this.notFound(response);
   }
@@ -89,11 +118,12 @@ export class FakeHub {
   }
 
   private serveBytes(repoPath: string, request: IncomingMessage, response: ServerResponse): void {
-    const bytes = this.files.get(repoPath);
+    const bytes = this.damaged.get(repoPath) ?? this.files.get(repoPath);
     if (bytes === undefined) return void this.notFound(response);
     const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
-    const end = range?.[2] ? Number(range[2]) + 1 : bytes.length;
+    // A range past the end is cut at the end, as HTTP servers do (GGUF readers ask for a fixed size).
+    const end = range?.[2] ? Math.min(Number(range[2]) + 1, bytes.length) : bytes.length;
     const headers = {
       'accept-ranges': 'bytes',
       'content-type': 'application/octet-stream',
@@ -126,9 +156,26 @@ export class FakeHub {
   }
 
   private listing(repo: string, response: ServerResponse): void {
-    const siblings = this.filesOf(repo).map(([rfilename, bytes]) => ({ rfilename, size: bytes.length }));
+    const siblings = this.filesOf(repo).map(([rfilename, bytes]) => ({
+      rfilename,
+      size: this.sizeOf(repo, rfilename, bytes),
+    }));
     if (siblings.length === 0) return void this.notFound(response);
     sendJson(response, { id: repo, siblings });
+  }
+
+  /** The hub's tree listing: every file with its size and, for LFS files (all of these), their sha256. */
+  private tree(repo: string, response: ServerResponse): void {
+    const entries = this.filesOf(repo).map(([path, bytes]) => {
+      const size = this.sizeOf(repo, path, bytes);
+      return { type: 'file', path, size, oid: sha1(bytes), lfs: { oid: sha256(bytes), size, pointerSize: 134 } };
+    });
+    if (entries.length === 0) return void this.notFound(response);
+    sendJson(response, entries);
+  }
+
+  private sizeOf(repo: string, file: string, bytes: Buffer): number {
+    return this.listedSizes.get(`${repo}/${file}`) ?? bytes.length;
   }
 
   private filesOf(repo: string): [string, Buffer][] {
@@ -146,6 +193,10 @@ export class FakeHub {
 function sendJson(response: ServerResponse, body: unknown): void {
   response.writeHead(200, { 'content-type': 'application/json' });
   response.end(JSON.stringify(body));
+}
+
+function sha1(bytes: Buffer): string {
+  return createHash('sha1').update(bytes).digest('hex');
 }
 
 export function sha256(bytes: Buffer): string {

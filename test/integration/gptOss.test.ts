@@ -41,6 +41,27 @@ describe.skipIf(unavailable !== undefined)('a synthetic gpt-oss model (random we
     for (const frame of client.frames) expect(ServerFrame.safeParse(frame).success).toBe(true);
     await client.close();
   });
+
+  it("gives the sampled token's logprob, and refuses alternatives from its 201,088-token vocabulary", async () => {
+    const openai = new OpenAI({ apiKey: 'unused', baseURL: `${harness.httpUrl}/v1`, maxRetries: 0 });
+    const messages = [{ role: 'user' as const, content: 'Hello' }];
+    const answer = await openai.chat.completions.create({
+      messages,
+      model: basename(modelPath, '.gguf'),
+      max_tokens: 4,
+      logprobs: true,
+    });
+    for (const entry of answer.choices[0]?.logprobs?.content ?? []) expect(entry.logprob).toBeLessThanOrEqual(0);
+    await expect(
+      openai.chat.completions.create({
+        messages,
+        model: basename(modelPath, '.gguf'),
+        max_tokens: 4,
+        logprobs: true,
+        top_logprobs: 2,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'unsupported_parameter', param: 'top_logprobs' });
+  });
 });
 
 describe.skipIf(unavailable !== undefined)('a scripted Harmony model (weights set by hand to write one reply)', () => {

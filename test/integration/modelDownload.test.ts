@@ -47,6 +47,9 @@ describe('downloading a model from the hub', () => {
     expect((await server.exited).code).toBe(0);
   };
   const cachedBytes = () => readFileSync(join(cacheDir, CACHED_NAME));
+  /** Every .gguf under the cache, staging folder included: what a later start could find and load. */
+  const ggufFilesInCache = () =>
+    readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.gguf'));
 
   it('downloads an hf: model once with a progress bar, serves it, and starts from the cache after', async () => {
     const first = start(HF_URI);
@@ -54,8 +57,14 @@ describe('downloading a model from the hub', () => {
     const log = first.output.join('\n');
     expect(log).toContain(`Downloading to ${cacheDir}`);
     expect(log).toMatch(/\d+(\.\d+)?% \(/);
-    expect(log).toContain(`Downloaded to ${join(cacheDir, CACHED_NAME)}`);
+    expect(logEntry(first, 'model downloaded and verified')).toMatchObject({
+      path: join(cacheDir, CACHED_NAME),
+      bytes: bytes.length,
+      sha256: sha256(bytes),
+    });
     expect(sha256(cachedBytes())).toBe(sha256(bytes));
+    // Made in a staging folder and moved in once checked: nothing else is left in the cache.
+    expect(readdirSync(cacheDir)).toEqual([CACHED_NAME]);
     const ready = await fetch(`http://127.0.0.1:${await first.port()}/readyz`);
     expect(await ready.json()).toMatchObject({ status: 'ready', model: { modelName: CACHED_NAME.slice(0, -5) } });
     await stop(first);
@@ -116,8 +125,8 @@ describe('downloading a model from the hub', () => {
     await stalled;
     killed.child.kill('SIGKILL');
     await killed.exited;
-    // Only the downloader's own partial file may remain: never a .gguf the next start would load.
-    expect(readdirSync(cacheDir).filter((name) => name.endsWith('.gguf'))).toEqual([]);
+    // Only the downloader's own partial file may remain, in the staging folder: never a .gguf a start would load.
+    expect(ggufFilesInCache()).toEqual([]);
 
     const next = start(HF_URI);
     await next.ready();
@@ -125,4 +134,139 @@ describe('downloading a model from the hub', () => {
     expect(readdirSync(cacheDir)).toEqual([CACHED_NAME]);
     await stop(next);
   });
+
+  it.each([
+    ['corrupted', /has sha256 [0-9a-f]{64} where the server announced [0-9a-f]{64}/],
+    ['truncated', /is \d+ bytes where the server announced \d+/],
+  ] as const)(
+    'refuses a %s download, exits 1 and keeps nothing of it; the next start downloads it whole',
+    async (how, why) => {
+      hub.damage(`${REPO}/${FILE}`, how);
+      try {
+        const refused = start(HF_URI);
+        expect((await refused.exited).code).toBe(1);
+        const output = refused.output.join('\n');
+        expect(output).toMatch(why);
+        expect(output).toContain('it was deleted, not used');
+        expect(output).not.toContain('model loaded; ready');
+        expect(ggufFilesInCache()).toEqual([]);
+      } finally {
+        hub.repair(`${REPO}/${FILE}`);
+      }
+      const next = start(HF_URI);
+      await next.ready();
+      expect(sha256(cachedBytes())).toBe(sha256(bytes));
+      await stop(next);
+    },
+  );
 });
+
+describe('choosing the quantisation of an hf:owner/repo model by memory', () => {
+  const bytes = readFileSync(MODEL_PATH);
+  const QUANTS_REPO = 'tester/quants-GGUF';
+  const GB = 1_000_000_000;
+  let hub: FakeHub;
+  let cacheDir: string;
+  const running: SpawnedServer[] = [];
+
+  beforeAll(async () => {
+    hub = await FakeHub.start();
+    // The listing sizes them as a 20B model's quantisations; each serves the tiny model.
+    hub.addFile(`${QUANTS_REPO}/tiny.Q2_K.gguf`, bytes, { listedSize: 2 * GB });
+    hub.addFile(`${QUANTS_REPO}/tiny.Q4_K_M.gguf`, bytes, { listedSize: 4 * GB });
+    hub.addFile(`${QUANTS_REPO}/tiny.Q8_0.gguf`, bytes, { listedSize: 8 * GB });
+    hub.addFile(`${QUANTS_REPO}/README.md`, Buffer.from('# tiny quantisations'));
+  });
+  afterAll(() => hub.stop());
+  beforeEach(() => {
+    cacheDir = mkdtempSync(join(tmpdir(), 'llm-chat-models-'));
+  });
+  afterEach(async () => {
+    for (const server of running.splice(0)) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  // On the CPU, so that the memory limit bounds the one pool the choice is made in on any machine.
+  const start = (memoryLimit: string, hfEndpoint = hub.url) => {
+    const env = { MODEL_PATH: '', MODEL: `hf:${QUANTS_REPO}`, MODEL_CACHE_DIR: cacheDir, HF_ENDPOINT: hfEndpoint };
+    const server = spawnServer(['--memory-limit', memoryLimit, '--gpu', 'cpu'], env);
+    running.push(server);
+    return server;
+  };
+
+  it('picks the largest quantisation that fits the memory, says so, downloads only it, and reuses it, offline too', async () => {
+    const server = start('6GB');
+    await server.ready();
+    const chosen = logEntry(server, (msg) => msg.startsWith('chose '));
+    expect(chosen).toMatchObject({
+      repo: QUANTS_REPO,
+      file: 'tiny.Q4_K_M.gguf',
+      quantisation: 'Q4_K_M',
+      sizeBytes: 4 * GB,
+    });
+    expect(chosen.msg).toMatch(
+      /^chose Q4_K_M \(4\.00 GB\) of tester\/quants-GGUF: the largest quantisation that fits 6\.00 GB free/,
+    );
+    expect(chosen.available).toEqual(['Q8_0 8.00 GB', 'Q4_K_M 4.00 GB', 'Q2_K 2.00 GB']);
+    expect(readdirSync(cacheDir)).toEqual(['hf_tester_quants-GGUF_tiny.Q4_K_M.gguf']);
+    expect(hub.downloadsOf(`${QUANTS_REPO}/tiny.Q8_0.gguf`)).toEqual([]);
+    const ready = await fetch(`http://127.0.0.1:${await server.port()}/readyz`);
+    expect(await ready.json()).toMatchObject({ model: { modelName: 'hf_tester_quants-GGUF_tiny.Q4_K_M' } });
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+
+    // The next start chooses again and finds its choice in the cache; offline, it serves that choice.
+    const downloaded = hub.downloadsOf(`${QUANTS_REPO}/tiny.Q4_K_M.gguf`).length;
+    const again = start('6GB');
+    await again.ready();
+    expect(hub.downloadsOf(`${QUANTS_REPO}/tiny.Q4_K_M.gguf`).length).toBe(downloaded);
+    again.child.kill('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+    const offline = start('6GB', 'http://127.0.0.1:9');
+    await offline.ready();
+    expect(logEntry(offline, (msg) => msg.startsWith('the hub is not reachable'))).toMatchObject({
+      path: join(cacheDir, 'hf_tester_quants-GGUF_tiny.Q4_K_M.gguf'),
+    });
+  });
+
+  it('exits 1 naming the repository when the hub does not know it', async () => {
+    const server = spawnServer([], {
+      MODEL_PATH: '',
+      MODEL: 'hf:tester/no-such-GGUF',
+      MODEL_CACHE_DIR: cacheDir,
+      HF_ENDPOINT: hub.url,
+    });
+    running.push(server);
+    expect((await server.exited).code).toBe(1);
+    expect(server.output.join('\n')).toContain('Cannot list the files of "tester/no-such-GGUF"');
+  });
+
+  it('exits 1 naming the smallest quantisation and what is free when none fits, and downloads nothing', async () => {
+    const server = start('1GB');
+    expect((await server.exited).code).toBe(1);
+    const output = server.output.join('\n');
+    expect(output).toMatch(
+      /No quantisation of tester\/quants-GGUF fits in memory: the smallest, Q2_K \(tiny\.Q2_K\.gguf\)/,
+    );
+    expect(output).toContain('--memory-limit caps it at 1.00 GB');
+    expect(output).toContain('Lower --context-size or --max-concurrent');
+    expect(readdirSync(cacheDir)).toEqual([]);
+  });
+});
+
+/** The first JSON log line whose message is `msg` (or passes it), parsed. */
+function logEntry(
+  server: SpawnedServer,
+  msg: string | ((msg: string) => boolean),
+): Record<string, unknown> & { msg: string } {
+  const matches = typeof msg === 'string' ? (text: string) => text === msg : msg;
+  for (const line of server.output) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as Record<string, unknown> & { msg: string };
+    if (matches(entry.msg)) return entry;
+  }
+  throw new Error(`No log line ${String(msg)} in:\n${server.output.join('\n')}`);
+}

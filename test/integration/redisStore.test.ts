@@ -291,6 +291,17 @@ describe('RedisStore tickets', () => {
   });
 });
 
+describe('RedisStore responses', () => {
+  it('keeps a stored response (the Responses API) for every instance until it expires', async () => {
+    const responseId = id('resp');
+    await a.saveResponse({ id: responseId, ownerKey: 'k', body: '{"output":[]}' }, 10_000);
+    expect(await b.loadResponse(responseId)).toEqual({ id: responseId, ownerKey: 'k', body: '{"output":[]}' });
+    await b.saveResponse({ id: `${responseId}-short`, ownerKey: 'k', body: '{}' }, 50);
+    await sleep(120);
+    expect(await a.loadResponse(`${responseId}-short`)).toBeUndefined();
+  });
+});
+
 describe('RedisStore budgets', () => {
   const limits: BudgetLimits = { requests: 600, tokens: 100, resumes: 2, concurrent: 3 };
 

@@ -216,6 +216,8 @@ export class AttackConnection {
         return;
       case 'welcome':
       case 'server.notice':
+      // It never offers tools.
+      case 'tool.call':
         this.violate(`an unexpected ${frame.type}`, raw);
         return;
       default:

@@ -60,6 +60,17 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('keeps stored responses (the Responses API) until they expire', async () => {
+    const store = SqliteStore.open(join(dir, 'responses.sqlite'));
+    await store.saveResponse({ id: 'resp_1', ownerKey: 'k', body: '{"a":1}' }, 60_000);
+    await store.saveResponse({ id: 'resp_2', ownerKey: 'k', body: '{}' }, 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await store.loadResponse('resp_1')).toEqual({ id: 'resp_1', ownerKey: 'k', body: '{"a":1}' });
+    expect(await store.loadResponse('resp_2')).toBeUndefined();
+    expect(await store.loadResponse('resp_3')).toBeUndefined();
+    await store.close();
+  });
+
   it('migrates an older file forward, keeping its data, in one transaction', () => {
     const path = join(dir, 'older.sqlite');
     const db = new Database(path);

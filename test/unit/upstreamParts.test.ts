@@ -69,8 +69,16 @@ describe('server-sent events', () => {
     expect(chunk({ content: 'Hi' })).toEqual({
       kind: 'chunk',
       pieces: [{ text: 'Hi', channel: 'content' }],
+      toolCalls: [],
       finish: undefined,
       usage: undefined,
+    });
+    const call = { index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"a"' } };
+    expect(chunk({ tool_calls: [call] })).toMatchObject({
+      toolCalls: [{ index: 0, id: 'call_1', name: 'f', arguments: '{"a"' }],
+    });
+    expect(chunk({ tool_calls: [{ index: 0, function: { arguments: ':1}' } }] })).toMatchObject({
+      toolCalls: [{ index: 0, arguments: ':1}' }],
     });
     expect(chunk({ reasoning_content: 'Hm' })).toMatchObject({ pieces: [{ text: 'Hm', channel: 'reasoning' }] });
     expect(chunk({ reasoning: 'Hm', content: '!' })).toMatchObject({
@@ -82,7 +90,7 @@ describe('server-sent events', () => {
     expect(chunk({ role: 'assistant', content: '' })).toMatchObject({ pieces: [] });
     expect(chunk({}, 'length')).toMatchObject({ finish: 'length' });
     expect(chunk({}, 'stop')).toMatchObject({ finish: 'stop' });
-    expect(chunk({}, 'tool_calls')).toMatchObject({ finish: 'stop' });
+    expect(chunk({}, 'tool_calls')).toMatchObject({ finish: 'tool_calls' });
     const text = readStreamEvent('{"choices":[{"index":0,"text":"Once","finish_reason":null}]}');
     expect(text).toMatchObject({ pieces: [{ text: 'Once', channel: 'content' }] });
     const usage = readStreamEvent(

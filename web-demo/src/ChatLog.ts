@@ -10,7 +10,8 @@ export class ChatLog {
   show(history: HistoryMessage[]): void {
     this.element.replaceChildren();
     for (const message of history) {
-      if (message.role === 'system') continue;
+      // The widget sends no tools; a session used by a bot may still hold tool results.
+      if (message.role === 'system' || message.role === 'tool') continue;
       const view = MessageView.complete(this.element, message.role, message.content);
       const note = message.finish === undefined ? undefined : describeFinish(message.finish);
       if (note !== undefined) view.note(note);

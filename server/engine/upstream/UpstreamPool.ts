@@ -9,6 +9,7 @@ import { listModels, probeUpstream, type UpstreamProbe } from './probeUpstream.j
 import { streamCompletion } from './streamCompletion.js';
 import { fetcherFor, Upstream } from './Upstream.js';
 import { UpstreamFailure } from './UpstreamFailure.js';
+import { UpstreamToolCalls } from './UpstreamToolCalls.js';
 import { upstreamRequestOf } from './upstreamRequestOf.js';
 
 export type UpstreamPoolOptions = {
@@ -133,8 +134,9 @@ export class UpstreamPool implements Engine {
     progress: { streamed: boolean },
   ): Promise<EngineResult> {
     const { upstream } = lease;
-    let finish: 'stop' | 'length' | undefined;
+    let finish: 'stop' | 'length' | 'tool_calls' | undefined;
     let usage: { promptTokens: number; cachedPromptTokens: number | undefined } | undefined;
+    const calls = new UpstreamToolCalls();
     const outcome = await streamCompletion(upstream, upstreamRequestOf(request, model, upstream.kind), {
       signal: request.signal,
       idleTimeoutMs: this.options.idleTimeoutMs,
@@ -142,6 +144,11 @@ export class UpstreamPool implements Engine {
         for (const { text, channel } of event.pieces) {
           progress.streamed = true;
           request.onChunk({ text, channel, tokens: 1 });
+        }
+        for (const piece of event.toolCalls) {
+          progress.streamed = true;
+          const chunk = calls.read(piece);
+          if (chunk !== undefined) request.onToolCallChunk?.(chunk);
         }
         finish ??= event.finish;
         usage ??= event.usage;
@@ -154,6 +161,7 @@ export class UpstreamPool implements Engine {
       await awaitCancelTaken(upstream, this.options.cancelWaitMs);
       return { stop: 'aborted', ...counts };
     }
+    if (finish === 'tool_calls' && calls.count > 0) return { stop: 'tool_calls', ...counts };
     return { stop: finish === 'length' ? 'length' : 'stop', ...counts };
   }
 

@@ -8,9 +8,13 @@ export type StreamEvent =
       kind: 'chunk';
       /** Text pieces in order; each counts as one token. */
       pieces: Array<{ text: string; channel: Channel }>;
-      finish: 'stop' | 'length' | undefined;
+      /** Pieces of tool calls, in OpenAI's shape: id and name on a call's first, then arguments. */
+      toolCalls: UpstreamToolCallPiece[];
+      finish: 'stop' | 'length' | 'tool_calls' | undefined;
       usage: { promptTokens: number; cachedPromptTokens: number | undefined } | undefined;
     };
+
+export type UpstreamToolCallPiece = { index: number; id?: string; name?: string; arguments: string };
 
 type Json = Record<string, unknown>;
 
@@ -38,6 +42,7 @@ export function readStreamEvent(data: string): StreamEvent {
   return {
     kind: 'chunk',
     pieces: choice === undefined ? [] : piecesOf(choice),
+    toolCalls: choice === undefined ? [] : toolCallsOf(choice),
     finish: finishOf(choice?.finish_reason),
     usage: usageOf(event),
   };
@@ -56,8 +61,23 @@ function piecesOf(choice: Json): Array<{ text: string; channel: Channel }> {
   return pieces;
 }
 
-function finishOf(reason: unknown): 'stop' | 'length' | undefined {
+function toolCallsOf(choice: Json): UpstreamToolCallPiece[] {
+  const delta = isObject(choice.delta) ? choice.delta : undefined;
+  if (delta === undefined || !Array.isArray(delta.tool_calls)) return [];
+  return delta.tool_calls.filter(isObject).map((call, position) => {
+    const fn = isObject(call.function) ? call.function : {};
+    return {
+      index: typeof call.index === 'number' ? call.index : position,
+      ...(typeof call.id === 'string' ? { id: call.id } : {}),
+      ...(typeof fn.name === 'string' ? { name: fn.name } : {}),
+      arguments: typeof fn.arguments === 'string' ? fn.arguments : '',
+    };
+  });
+}
+
+function finishOf(reason: unknown): 'stop' | 'length' | 'tool_calls' | undefined {
   if (typeof reason !== 'string') return undefined;
+  if (reason === 'tool_calls') return 'tool_calls';
   return reason === 'length' ? 'length' : 'stop';
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EngineRequest, SamplingParams } from '../Engine.js';
+import type { ChatMessage, EngineRequest, SamplingParams } from '../Engine.js';
 
 /**
  * What an upstream turned out to be when it was probed: it decides the extras it is sent
@@ -37,8 +37,35 @@ export function upstreamRequestOf(request: EngineRequest, model: string, kind: U
   if (request.format === 'text') {
     return { path: '/completions', body: { ...body, prompt: request.messages.map((m) => m.content).join('') } };
   }
-  const messages = request.messages.map(({ role, content }) => ({ role, content }));
+  const messages = request.messages.map(messageOf);
+  Object.assign(body, toolsOf(params));
   return { path: '/chat/completions', body: { ...body, messages, ...defined({ reasoning_effort: params.reasoning }) } };
+}
+
+/** A message as OpenAI's API takes it: an assistant's tool calls, a tool result with the call it answers. */
+function messageOf({ role, content, toolCalls, toolCallId }: ChatMessage): Record<string, unknown> {
+  if (role === 'tool') return { role, content, tool_call_id: toolCallId };
+  if (toolCalls === undefined || toolCalls.length === 0) return { role, content };
+  const calls = toolCalls.map((call) => ({
+    id: call.id,
+    type: 'function',
+    function: { name: call.name, arguments: call.arguments },
+  }));
+  return { role, content: content === '' ? null : content, tool_calls: calls };
+}
+
+/** The tools and the choice, forwarded as they came: the upstream produces and constrains the calls. */
+function toolsOf({ tools = [], toolChoice, parallelToolCalls }: SamplingParams): Record<string, unknown> {
+  if (tools.length === 0) return {};
+  const choice =
+    typeof toolChoice === 'object' ? { type: 'function', function: { name: toolChoice.name } } : toolChoice;
+  return {
+    tools: tools.map((tool) => ({
+      type: 'function',
+      function: { name: tool.name, parameters: tool.parameters, ...defined({ description: tool.description }) },
+    })),
+    ...defined({ tool_choice: choice, parallel_tool_calls: parallelToolCalls }),
+  };
 }
 
 /** Structured output as OpenAI's API takes it (the upstream constrains it with its own grammar). */

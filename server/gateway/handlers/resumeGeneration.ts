@@ -34,6 +34,7 @@ export async function resumeGeneration(ctx: ServerContext, connection: Connectio
   }
   connection.replay(generation, frame.afterSeq);
   if (generation.outcome !== undefined) {
+    if (generation.outcome.finish === 'tool_calls') connection.sendToolCalls(genId, generation.toolCalls);
     connection.send({ type: 'generation.done', genId, ...generation.outcome });
     return;
   }

@@ -1,16 +1,14 @@
-import { nanoid } from 'nanoid';
-import type { ChatSend, ErrorCode, Refusal } from '../../../protocol/index.js';
-import { admitGeneration } from '../../admitGeneration.js';
+import type { ChatSend, Refusal } from '../../../protocol/index.js';
 import { checkResponseFormat } from '../../engine/checkResponseFormat.js';
-import type { ChatMessage } from '../../engine/Engine.js';
+import { checkTools } from '../../engine/checkTools.js';
+import { refuseLogprobs } from '../../engine/logprobsSupport.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
-import type { GenerationOutcome } from '../../scheduler/Generation.js';
 import type { Connection } from '../Connection.js';
+import { runTurn } from '../runTurn.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
 export async function sendChat(ctx: ServerContext, connection: Connection, frame: ChatSend): Promise<void> {
   const { config } = ctx;
-  const { clientKey } = connection.identity;
   const session = connection.sessions.has(frame.sessionId) ? await ctx.sessions.get(frame.sessionId) : undefined;
   if (session === undefined) {
     connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
@@ -34,73 +32,42 @@ export async function sendChat(ctx: ServerContext, connection: Connection, frame
     connection.sendError('bad_frame', message, { id: frame.id });
     return;
   }
-  const badSchema = checkResponseFormat(frame.params?.responseFormat, 'params.responseFormat.schema');
-  if (badSchema !== undefined) {
-    connection.refuse(badSchema, frame.id);
-    return;
-  }
-  const noSuchModel = unknownModel(ctx, frame.params?.model);
-  if (noSuchModel !== undefined) {
-    connection.refuse(noSuchModel, frame.id);
-    return;
-  }
-  const userMessage: ChatMessage = { role: 'user', content: frame.content };
-  const genId = `g_${nanoid(16)}`;
-  // Claimed first: from here no other instance adds a turn, and the history is the store's.
-  const claimed = await ctx.sessions.beginTurn(session, genId, userMessage);
-  if (claimed !== undefined) {
-    const { code, message, activeGenId } = claimed;
-    connection.sendError(
-      code,
-      message,
-      activeGenId === undefined ? { id: frame.id } : { id: frame.id, genId: activeGenId },
-    );
-    return;
-  }
-  const refuse = async (refusal: Refusal) => {
-    await ctx.sessions.abandonTurn(session, genId, refusedOutcome(refusal.code, refusal.message));
+  const refusal =
+    checkResponseFormat(frame.params?.responseFormat, 'params.responseFormat.schema') ??
+    checkToolParams(frame) ??
+    unknownModel(ctx, frame.params?.model) ??
+    (frame.params?.logprobs === undefined
+      ? undefined
+      : refuseLogprobs(ctx.engineInfo, ctx.tokenizer?.vocabularySize, frame.params.logprobs, {
+          logprobs: 'params.logprobs',
+          top: 'params.logprobs.top',
+        }));
+  if (refusal !== undefined) {
     connection.refuse(refusal, frame.id);
-  };
-  const full = await ctx.sessions.checkTurn(session, frame.content.length);
-  if (full !== undefined) return refuse(full);
-  const admission = await admitGeneration(
-    ctx,
-    {
-      id: genId,
-      sessionId: session.id,
-      clientKey,
-      messages: [...session.messages, userMessage],
-      params: { ...frame.params, maxTokens },
-    },
-    {
-      attach: (generation) => {
-        // Before the connection's own listener: the store holds each chunk, and the turn, before
-        // the client is sent it (a crash then loses nothing the client saw).
-        generation.subscribe((event) => {
-          if (event.kind === 'chunk') {
-            ctx.sessions.recordChunks(genId, [{ seq: event.seq, text: event.text, channel: event.channel }]);
-          }
-          if (event.kind !== 'done') return;
-          ctx.sessions
-            .endTurn(session, genId, userMessage, generation.contentText(), event.outcome)
-            .catch((error: unknown) => {
-              ctx.log.error({ err: error, sessionId: session.id, genId }, 'could not store a finished turn');
-            });
-        });
-        connection.follow(generation, frame.id);
-      },
-    },
-  );
-  if (!admission.ok) return refuse(admission);
-  ctx.scheduler.pump();
+    return;
+  }
+  const waiting = session.waitingCalls();
+  if (waiting.length > 0) {
+    const ids = waiting.map((call) => call.id).join(', ');
+    connection.sendError('bad_frame', `The last answer's tool calls wait for their results (tool.result): ${ids}`, {
+      id: frame.id,
+    });
+    return;
+  }
+  await runTurn(ctx, connection, session, {
+    requestId: frame.id,
+    prompt: { role: 'user', content: frame.content },
+    params: { ...frame.params, maxTokens },
+  });
 }
 
-/** The outcome stored for a turn refused before it ran. */
-function refusedOutcome(code: ErrorCode, message: string): GenerationOutcome {
-  return {
-    finish: 'error',
-    usage: { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 },
-    timings: { queuedMs: 0, ttftMs: null, totalMs: 0 },
-    error: { code, message },
-  };
+/** Tools the grammar cannot enforce or over a bound; a JSON response format beside tools the model may call. */
+function checkToolParams({ params }: ChatSend): Refusal | undefined {
+  const tools = params?.tools ?? [];
+  const refusal = checkTools(tools, params?.toolChoice, 'params.tools');
+  if (refusal !== undefined || tools.length === 0 || params?.toolChoice === 'none') return refusal;
+  const format = params?.responseFormat?.type;
+  if (format === undefined || format === 'text') return undefined;
+  const message = 'params.responseFormat: cannot be combined with tools unless toolChoice is "none"';
+  return { code: 'unsupported_parameter', message, param: 'params.responseFormat' };
 }

@@ -3,22 +3,27 @@ import type { ErrorCode, Refusal } from '../../../protocol/index.js';
 import { admitGeneration } from '../../admitGeneration.js';
 import type { Identity } from '../../auth/Identity.js';
 import type { ChatMessage, SamplingParams } from '../../engine/Engine.js';
+import { refuseLogprobs } from '../../engine/logprobsSupport.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
-import { type HttpResponse, PayloadTooLargeError, RequestTimeoutError } from '../../transport/Transport.js';
+import type { HttpResponse } from '../../transport/Transport.js';
 import type { ServerState } from '../HttpRoutes.js';
+import { readJsonBody } from '../readJsonBody.js';
 import { sendJson, sendRefusal } from '../sendJson.js';
+import { logprobsParamsOf, logprobsShaperFor } from './logprobsFormat.js';
 import {
   type ApiKind,
   chunkOf,
   completionOf,
   finishReasonOf,
   type ResponseHead,
+  toolCallChunkOf,
   usageChunkOf,
 } from './openAiFormat.js';
-import { refuseUnsupported } from './refuseUnsupported.js';
+import { refuseToolsOnCompletions, refuseUnsupported } from './refuseUnsupported.js';
 import { ChatCompletionRequest, CompletionRequest, countItems, reasoningLevelOf } from './requestSchemas.js';
 import { responseFormatOf } from './responseFormatOf.js';
+import { messagesOf, toolsOf } from './toolsOf.js';
 
 export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
 
@@ -53,7 +58,7 @@ export async function handleCompletion(
   // Cheap limits first: the request counts against the key's budget before its body is read or checked.
   const overBudget = await ctx.limiter.admitRequest(clientKey);
   if (overBudget !== undefined) return fail(overBudget);
-  const body = await readJson(response, ctx.config.maxBodyBytes);
+  const body = await readJsonBody(response, ctx.config.maxBodyBytes);
   if ('code' in body) return fail(body);
   const parsed = parseRequest(ctx, kind, body.value);
   if ('code' in parsed) return fail(parsed);
@@ -122,11 +127,19 @@ function streamAnswer(
         choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }],
       });
   };
+  const callsBegun = new Set<number>();
+  const logprobs = logprobsShaperFor(head.kind, generation.params.logprobs);
   // The head goes out with the first chunk, so that a prompt refused by the engine (context_overflow) is still a 400.
   generation.subscribe((event) => {
     if (event.kind === 'chunk') {
       start();
-      write(chunkOf(head, event.text, event.channel, null));
+      write(chunkOf(head, event.text, event.channel, null, logprobs?.of(event.channel, event.logprobs) ?? null));
+    }
+    if (event.kind === 'toolCall') {
+      start();
+      const first = !callsBegun.has(event.index);
+      callsBegun.add(event.index);
+      if (first || event.arguments !== '') write(toolCallChunkOf(head, event, first));
     }
     if (event.kind !== 'done') return;
     const { outcome } = event;
@@ -152,7 +165,14 @@ function sendAnswer(generation: Generation, head: ResponseHead, response: HttpRe
       return;
     }
     const reasoning = generation.textOf('reasoning');
-    sendJson(response, completionOf(head, generation.contentText(), reasoning, outcome));
+    const logprobs = logprobsShaperFor(head.kind, generation.params.logprobs)?.of(
+      'content',
+      generation.logprobsOf('content'),
+    );
+    sendJson(
+      response,
+      completionOf(head, generation.contentText(), reasoning, outcome, generation.toolCalls, logprobs),
+    );
   });
 }
 
@@ -161,21 +181,10 @@ function sendFailedOutcome(response: HttpResponse, error: { code: ErrorCode; mes
   sendRefusal(response, error, { shape: 'openai' });
 }
 
-async function readJson(response: HttpResponse, maxBytes: number): Promise<{ value: unknown } | Refusal> {
-  try {
-    const body = await response.readBody(maxBytes);
-    return { value: JSON.parse(body.toString('utf8')) };
-  } catch (error) {
-    if (error instanceof PayloadTooLargeError) return { code: 'payload_too_large', message: error.message };
-    if (error instanceof RequestTimeoutError) return { code: 'request_timeout', message: error.message };
-    return { code: 'bad_json', message: 'The request body is not valid JSON' };
-  }
-}
-
 function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed | Refusal {
   const tooMany = countItems(value);
   if (tooMany !== undefined) return { code: 'payload_too_large', message: tooMany };
-  const unsupported = refuseUnsupported(value);
+  const unsupported = (kind === 'text' ? refuseToolsOnCompletions(value) : undefined) ?? refuseUnsupported(value);
   if (unsupported !== undefined) return unsupported;
   const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
   if (!result.success) {
@@ -188,13 +197,11 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
   const body = result.data;
   const noSuchModel = unknownModel(ctx, body.model);
   if (noSuchModel !== undefined) return noSuchModel;
-  const messages: ChatMessage[] =
+  const messages: ChatMessage[] | Refusal =
     'messages' in body
-      ? body.messages.map((m) => ({
-          role: m.role === 'developer' ? 'system' : m.role,
-          content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join(''),
-        }))
+      ? messagesOf(body)
       : [{ role: 'user', content: typeof body.prompt === 'string' ? body.prompt : body.prompt[0] }];
+  if ('code' in messages) return messages;
   if (messages.some((m) => m.content.length > ctx.config.maxMessageChars)) {
     return {
       code: 'payload_too_large',
@@ -209,6 +216,19 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
   const stop = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined);
   const responseFormat = responseFormatOf(body.response_format);
   if ('code' in responseFormat) return responseFormat;
+  const logprobs = logprobsParamsOf(kind, body);
+  if ('code' in logprobs) return logprobs;
+  const topField = kind === 'chat' ? 'top_logprobs' : 'logprobs';
+  const upstreamRefusal =
+    logprobs.logprobs === undefined
+      ? undefined
+      : refuseLogprobs(ctx.engineInfo, ctx.tokenizer?.vocabularySize, logprobs.logprobs, {
+          logprobs: 'logprobs',
+          top: topField,
+        });
+  if (upstreamRefusal !== undefined) return upstreamRefusal;
+  const tools = 'messages' in body ? toolsOf(body) : {};
+  if ('code' in tools) return tools;
   const params: SamplingParams = {
     maxTokens,
     ...(body.temperature == null ? {} : { temperature: body.temperature }),
@@ -222,6 +242,8 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
       ? { reasoning: reasoningLevelOf(body.reasoning_effort) }
       : {}),
     ...(responseFormat.format === undefined ? {} : { responseFormat: responseFormat.format }),
+    ...tools,
+    ...logprobs,
   };
   return {
     messages,

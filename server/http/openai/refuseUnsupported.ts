@@ -7,12 +7,11 @@ import type { Refusal } from '../../../protocol/index.js';
  * a bot whose `tools` were silently dropped fails later, and less clearly.
  */
 const UNSUPPORTED: Readonly<Record<string, { harmless: (value: unknown) => boolean; why: string }>> = {
-  tools: { harmless: isEmptyList, why: 'tool calls are not supported yet' },
-  tool_choice: { harmless: (value) => value === 'none', why: 'tool calls are not supported yet' },
-  functions: { harmless: isEmptyList, why: 'function calls are not supported' },
-  function_call: { harmless: (value) => value === 'none', why: 'function calls are not supported' },
-  logprobs: { harmless: (value) => value === false || value === 0, why: 'log probabilities are not supported yet' },
-  top_logprobs: { harmless: (value) => value === 0, why: 'log probabilities are not supported yet' },
+  functions: { harmless: isEmptyList, why: 'the legacy function calls are not supported (use tools)' },
+  function_call: {
+    harmless: (value) => value === 'none',
+    why: 'the legacy function calls are not supported (use tool_choice)',
+  },
   logit_bias: { harmless: isEmptyObject, why: 'logit_bias is not supported' },
   presence_penalty: { harmless: (value) => value === 0, why: 'presence_penalty is not supported (only 0)' },
   frequency_penalty: { harmless: (value) => value === 0, why: 'frequency_penalty is not supported (only 0)' },
@@ -29,8 +28,7 @@ const UNSUPPORTED: Readonly<Record<string, { harmless: (value: unknown) => boole
 
 /** Message roles this server cannot take yet. */
 const UNSUPPORTED_ROLES: Readonly<Record<string, string>> = {
-  tool: 'tool results need tool calls, which are not supported yet',
-  function: 'function results need function calls, which are not supported',
+  function: 'the legacy function results are not supported (use "tool" messages)',
 };
 
 /** The first field of the body that asks for something unsupported, as a refusal; null counts as absent. */
@@ -45,15 +43,30 @@ export function refuseUnsupported(body: unknown): Refusal | undefined {
   return Array.isArray(fields.messages) ? refuseMessages(fields.messages) : undefined;
 }
 
+/** /v1/completions continues a text: it has no messages for tool calls and results. */
+export function refuseToolsOnCompletions(body: unknown): Refusal | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const fields = body as Record<string, unknown>;
+  for (const field of ['tools', 'tool_choice'] as const) {
+    const value = fields[field];
+    if (value === undefined || value === null || isEmptyList(value) || value === 'none') continue;
+    return unsupported(field, `${field}: tools are taken by /v1/chat/completions, not /v1/completions`);
+  }
+  return undefined;
+}
+
 function refuseMessages(messages: readonly unknown[]): Refusal | undefined {
   for (const [index, message] of messages.entries()) {
     if (typeof message !== 'object' || message === null) continue;
-    const { role, tool_calls, function_call, content } = message as Record<string, unknown>;
+    const { role, function_call, content } = message as Record<string, unknown>;
     const where = `messages[${index}]`;
     const why = typeof role === 'string' ? UNSUPPORTED_ROLES[role] : undefined;
     if (why !== undefined) return unsupported(`${where}.role`, `${where}.role "${role}": ${why}`);
-    if (!isEmptyList(tool_calls ?? []) || (function_call ?? null) !== null)
-      return unsupported(`${where}.tool_calls`, `${where}.tool_calls: assistant tool calls are not supported yet`);
+    if ((function_call ?? null) !== null)
+      return unsupported(
+        `${where}.function_call`,
+        `${where}.function_call: legacy function calls are not supported (use tool_calls)`,
+      );
     if (!Array.isArray(content)) continue;
     const part = content.find((item) => (item as { type?: unknown } | null)?.type !== 'text') as
       | { type?: unknown }

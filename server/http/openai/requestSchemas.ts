@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ReasoningLevel } from '../../../protocol/index.js';
+import { TOOL_LIMITS } from '../../../protocol/index.js';
 
 /** OpenAI's `response_format`; a json_schema without `schema` asks for any JSON object. */
 const OpenAiResponseFormat = z.discriminatedUnion('type', [
@@ -63,6 +64,9 @@ export function countItems(value: unknown): string | undefined {
   const messages = (value as { messages?: unknown } | null)?.messages;
   if (!Array.isArray(messages)) return undefined;
   if (messages.length > MAX_MESSAGES) return `messages: at most ${MAX_MESSAGES} messages`;
+  const tools = (value as { tools?: unknown }).tools;
+  if (Array.isArray(tools) && tools.length > TOOL_LIMITS.maxTools)
+    return `tools: at most ${TOOL_LIMITS.maxTools} tools`;
   let parts = 0;
   for (const message of messages) {
     const content = (message as { content?: unknown } | null)?.content;
@@ -71,13 +75,45 @@ export function countItems(value: unknown): string | undefined {
   return parts > MAX_CONTENT_PARTS ? `messages: at most ${MAX_CONTENT_PARTS} content parts in all` : undefined;
 }
 
+/** A function the model may call; `parameters` defaults to an object with no properties. */
+const OpenAiTool = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: z.string(),
+    description: z.string().nullish(),
+    parameters: z.record(z.string(), z.unknown()).nullish(),
+    strict: z.boolean().nullish(),
+  }),
+});
+
+const OpenAiToolChoice = z.union([
+  z.enum(['auto', 'none', 'required']),
+  z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+]);
+
+/** A call in an assistant message of the history: `arguments` is JSON text, as the API gave it. */
+const OpenAiToolCall = z.object({
+  id: z.string().min(1).max(128),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
 export const ChatCompletionRequest = z.object({
   ...sampling,
+  logprobs: z.boolean().nullish(),
+  /** Alternatives listed per token; only with `logprobs: true`. */
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+  tools: z.array(OpenAiTool).nullish(),
+  tool_choice: OpenAiToolChoice.nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   messages: z
     .array(
       z.object({
-        role: z.enum(['system', 'developer', 'user', 'assistant']),
+        role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
         content: z.union([z.string(), z.array(TextPart).max(MAX_CONTENT_PARTS)]).nullish(),
+        tool_calls: z.array(OpenAiToolCall).max(TOOL_LIMITS.maxTools).nullish(),
+        /** On a 'tool' message: the call whose result it is. */
+        tool_call_id: z.string().min(1).max(128).nullish(),
       }),
     )
     .min(1)
@@ -87,12 +123,18 @@ export const ChatCompletionRequest = z.object({
 
 export const CompletionRequest = z.object({
   ...sampling,
+  /** The legacy shape: how many alternatives each token lists, 0–5. */
+  logprobs: z.number().int().min(0).max(5).nullish(),
+  /** Chat's field, read only to refuse it here by name (logprobsParamsOf). */
+  top_logprobs: z.number().nullish(),
   // LangChain sends the prompt as an array of one string; several prompts would be several choices.
   prompt: z.union([z.string().min(1), z.tuple([z.string().min(1)])], {
     error: 'one prompt per request: a string, or an array of one string',
   }),
 });
 
+export type OpenAiTool = z.infer<typeof OpenAiTool>;
+export type OpenAiToolChoice = z.infer<typeof OpenAiToolChoice>;
 export type OpenAiResponseFormat = z.infer<typeof OpenAiResponseFormat>;
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
