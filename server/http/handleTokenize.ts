@@ -1,13 +1,10 @@
 import type { Refusal } from '../../protocol/index.js';
 import type { ModelTokenizer } from '../engine/Engine.js';
-import { type ServerContext, unknownModel } from '../ServerContext.js';
+import { unknownModel } from '../ServerContext.js';
 import type { HttpResponse } from '../transport/Transport.js';
-import type { ServerState } from './HttpRoutes.js';
-import { readJsonBody } from './readJsonBody.js';
-import { sendJson, sendRefusal } from './sendJson.js';
+import { type ApiDeps, readyRequest } from './readyRequest.js';
+import { sendJson } from './sendJson.js';
 import { parseDetokenizeRequest, parseTokenizeRequest } from './tokenizeRequest.js';
-
-export type TokenizeDeps = { context: ServerContext | undefined; state: ServerState };
 
 export type TokenizeKind = 'tokenize' | 'detokenize';
 
@@ -17,27 +14,18 @@ export type TokenizeKind = 'tokenize' | 'detokenize';
  * tokenizer. No model compute: they count against the key's requests per minute only.
  */
 export async function handleTokenize(
-  deps: TokenizeDeps,
+  deps: ApiDeps,
   kind: TokenizeKind,
   clientKey: string,
   response: HttpResponse,
 ): Promise<void> {
-  const ctx = deps.context;
-  const fail = (refusal: Refusal) => {
-    ctx?.metrics.countError(refusal.code);
-    sendRefusal(response, refusal);
-  };
-  if (ctx === undefined || deps.state !== 'ready') {
-    if (deps.state === 'shutting_down') return fail({ code: 'shutting_down', message: 'The server is shutting down' });
-    return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
-  }
-  const { tokenizer } = ctx;
-  if (tokenizer === undefined) return fail(NO_TOKENIZER);
-  const overBudget = await ctx.limiter.admitRequest(clientKey);
-  if (overBudget !== undefined) return fail(overBudget);
-  const body = await readJsonBody(response, ctx.config.maxBodyBytes);
-  if ('code' in body) return fail(body);
-  const answer = kind === 'tokenize' ? tokenize(tokenizer, body.value) : detokenize(tokenizer, body.value);
+  const ready = await readyRequest(deps, clientKey, response, 'plain', (ctx) =>
+    ctx.tokenizer === undefined ? NO_TOKENIZER : undefined,
+  );
+  if (ready === undefined) return;
+  const { ctx, body, fail } = ready;
+  const tokenizer = ctx.tokenizer as ModelTokenizer;
+  const answer = kind === 'tokenize' ? tokenize(tokenizer, body) : detokenize(tokenizer, body);
   if ('code' in answer) return fail(answer);
   const noSuchModel = unknownModel(ctx, answer.model);
   if (noSuchModel !== undefined) return fail({ ...noSuchModel, param: 'model' });

@@ -7,8 +7,7 @@ import { refuseLogprobs } from '../../engine/logprobsSupport.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { Generation } from '../../scheduler/Generation.js';
 import type { HttpResponse } from '../../transport/Transport.js';
-import type { ServerState } from '../HttpRoutes.js';
-import { readJsonBody } from '../readJsonBody.js';
+import { type ApiDeps, describeIssues, readyRequest } from '../readyRequest.js';
 import { sendJson, sendRefusal } from '../sendJson.js';
 import { logprobsParamsOf, logprobsShaperFor } from './logprobsFormat.js';
 import {
@@ -25,8 +24,6 @@ import { ChatCompletionRequest, CompletionRequest, countItems, reasoningLevelOf 
 import { responseFormatOf } from './responseFormatOf.js';
 import { messagesOf, toolsOf } from './toolsOf.js';
 
-export type CompletionDeps = { context: ServerContext | undefined; state: ServerState };
-
 type Parsed = {
   messages: ChatMessage[];
   params: SamplingParams;
@@ -41,26 +38,15 @@ type Parsed = {
  * limits as the WebSocket path. A client that goes away cancels its generation.
  */
 export async function handleCompletion(
-  deps: CompletionDeps,
+  deps: ApiDeps,
   kind: ApiKind,
   { clientKey }: Identity,
   response: HttpResponse,
 ): Promise<void> {
-  const fail = (refusal: Refusal) => {
-    deps.context?.metrics.countError(refusal.code);
-    sendRefusal(response, refusal, { shape: 'openai' });
-  };
-  const ctx = deps.context;
-  if (ctx === undefined || deps.state !== 'ready') {
-    if (deps.state === 'shutting_down') return fail({ code: 'shutting_down', message: 'The server is shutting down' });
-    return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
-  }
-  // Cheap limits first: the request counts against the key's budget before its body is read or checked.
-  const overBudget = await ctx.limiter.admitRequest(clientKey);
-  if (overBudget !== undefined) return fail(overBudget);
-  const body = await readJsonBody(response, ctx.config.maxBodyBytes);
-  if ('code' in body) return fail(body);
-  const parsed = parseRequest(ctx, kind, body.value);
+  const ready = await readyRequest(deps, clientKey, response, 'openai');
+  if (ready === undefined) return;
+  const { ctx, fail } = ready;
+  const parsed = parseRequest(ctx, kind, ready.body);
   if ('code' in parsed) return fail(parsed);
 
   const id = nanoid(16);
@@ -188,11 +174,7 @@ function parseRequest(ctx: ServerContext, kind: ApiKind, value: unknown): Parsed
   if (unsupported !== undefined) return unsupported;
   const result = kind === 'chat' ? ChatCompletionRequest.safeParse(value) : CompletionRequest.safeParse(value);
   if (!result.success) {
-    const message = result.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
-      .join('; ');
-    return { code: 'bad_frame', message };
+    return { code: 'bad_frame', message: describeIssues(result.error.issues) };
   }
   const body = result.data;
   const noSuchModel = unknownModel(ctx, body.model);

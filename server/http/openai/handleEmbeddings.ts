@@ -5,12 +5,9 @@ import { type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { EmbeddingQueue } from '../../scheduler/EmbeddingQueue.js';
 import { SchedulerRefusal } from '../../scheduler/Scheduler.js';
 import type { HttpResponse } from '../../transport/Transport.js';
-import type { ServerState } from '../HttpRoutes.js';
-import { readJsonBody } from '../readJsonBody.js';
-import { sendJson, sendRefusal } from '../sendJson.js';
+import { type ApiDeps, readyRequest } from '../readyRequest.js';
+import { sendJson } from '../sendJson.js';
 import { type EmbeddingRequest, type EncodingFormat, parseEmbeddingRequest } from './embeddingRequest.js';
-
-export type EmbeddingsDeps = { context: ServerContext | undefined; state: ServerState };
 
 /** A checked request, with its inputs' tokens counted. */
 type Counted = EmbeddingRequest & { tokens: number };
@@ -20,21 +17,14 @@ type Counted = EmbeddingRequest & { tokens: number };
  * requests and tokens per minute (charged the inputs' exact token count) and generations at once,
  * then the embedding queue. An input longer than the model reads is refused, never truncated.
  */
-export async function handleEmbeddings(deps: EmbeddingsDeps, identity: Identity, response: HttpResponse) {
-  const fail = (refusal: Refusal) => {
-    deps.context?.metrics.countError(refusal.code);
-    sendRefusal(response, refusal, { shape: 'openai' });
-  };
-  const ctx = deps.context;
-  if (ctx === undefined || deps.state !== 'ready') {
-    if (deps.state === 'shutting_down') return fail({ code: 'shutting_down', message: 'The server is shutting down' });
-    return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
-  }
-  const queue = ctx.embeddings;
-  if (queue === undefined) return fail(NO_EMBEDDINGS);
-  const overBudget = await ctx.limiter.admitRequest(identity.clientKey);
-  if (overBudget !== undefined) return fail(overBudget);
-  const request = await readRequest(ctx, queue, response).catch(refusalOfEngineError);
+export async function handleEmbeddings(deps: ApiDeps, identity: Identity, response: HttpResponse) {
+  const ready = await readyRequest(deps, identity.clientKey, response, 'openai', (ctx) =>
+    ctx.embeddings === undefined ? NO_EMBEDDINGS : undefined,
+  );
+  if (ready === undefined) return;
+  const { ctx, body, fail } = ready;
+  const queue = ctx.embeddings as EmbeddingQueue;
+  const request = await readRequest(ctx, queue, body).catch(refusalOfEngineError);
   if ('code' in request) return fail(request);
   const refusal = await embedAdmitted(ctx, queue, identity.clientKey, request, response);
   if (refusal !== undefined) fail(refusal);
@@ -47,11 +37,9 @@ const NO_EMBEDDINGS: Refusal = {
 };
 
 /** The body, checked against the model: its name, its vector width and vocabulary, and each input's length. */
-async function readRequest(ctx: ServerContext, queue: EmbeddingQueue, response: HttpResponse) {
-  const body = await readJsonBody(response, ctx.config.maxBodyBytes);
-  if ('code' in body) return body;
+async function readRequest(ctx: ServerContext, queue: EmbeddingQueue, body: unknown) {
   const { dimensions, vocabularySize } = queue.embedder;
-  const parsed = parseEmbeddingRequest(body.value, { dimensions, vocabularySize });
+  const parsed = parseEmbeddingRequest(body, { dimensions, vocabularySize });
   if ('code' in parsed) return parsed;
   const noSuchModel = unknownModel(ctx, parsed.model);
   if (noSuchModel !== undefined) return { ...noSuchModel, param: 'model' };

@@ -10,8 +10,7 @@ import type { Generation } from '../../../scheduler/Generation.js';
 import { StoreUnavailable } from '../../../store/Store.js';
 import { storeRefusal } from '../../../store/storeRefusal.js';
 import type { HttpResponse } from '../../../transport/Transport.js';
-import type { ServerState } from '../../HttpRoutes.js';
-import { readJsonBody } from '../../readJsonBody.js';
+import { type ApiDeps, describeIssues, readyRequest } from '../../readyRequest.js';
 import { sendJson, sendRefusal } from '../../sendJson.js';
 import { reasoningLevelOf } from '../requestSchemas.js';
 import { appendItems, parseInputItems } from './inputItems.js';
@@ -23,8 +22,6 @@ import {
   type TextFormat,
 } from './responsesRequest.js';
 import { answerMessages, loadResponse, resolveReferences, saveResponse } from './storedResponses.js';
-
-export type ResponsesDeps = { context: ServerContext | undefined; state: ServerState };
 
 type Parsed = {
   /** What the model sees: the instructions, then the conversation. */
@@ -44,23 +41,13 @@ type Parsed = {
  * kept, so that `previous_response_id` and `item_reference` continue it, on any instance sharing
  * the store.
  */
-export async function handleResponses(deps: ResponsesDeps, identity: Identity, response: HttpResponse): Promise<void> {
-  const ctx = deps.context;
-  const fail = (refusal: Refusal) => {
-    ctx?.metrics.countError(refusal.code);
-    sendRefusal(response, refusal, { shape: 'openai' });
-  };
-  if (ctx === undefined || deps.state !== 'ready') {
-    if (deps.state === 'shutting_down') return fail({ code: 'shutting_down', message: 'The server is shutting down' });
-    return fail({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
-  }
-  const overBudget = await ctx.limiter.admitRequest(identity.clientKey);
-  if (overBudget !== undefined) return fail(overBudget);
-  const body = await readJsonBody(response, ctx.config.maxBodyBytes);
-  if ('code' in body) return fail(body);
+export async function handleResponses(deps: ApiDeps, identity: Identity, response: HttpResponse): Promise<void> {
+  const ready = await readyRequest(deps, identity.clientKey, response, 'openai');
+  if (ready === undefined) return;
+  const { ctx, fail } = ready;
   let parsed: Parsed | Refusal;
   try {
-    parsed = await parseRequest(ctx, identity, body.value);
+    parsed = await parseRequest(ctx, identity, ready.body);
   } catch (error) {
     if (error instanceof StoreUnavailable) return fail(storeRefusal(error));
     throw error;
@@ -176,11 +163,7 @@ async function parseRequest(ctx: ServerContext, identity: Identity, value: unkno
   if (unsupported !== undefined) return unsupported;
   const result = ResponsesRequest.safeParse(value);
   if (!result.success) {
-    const message = result.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
-      .join('; ');
-    return { code: 'bad_frame', message };
+    return { code: 'bad_frame', message: describeIssues(result.error.issues) };
   }
   const body = result.data;
   const noSuchModel = unknownModel(ctx, body.model);
