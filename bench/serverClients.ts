@@ -7,18 +7,26 @@ export type ServerRunOptions = { wsUrl: string; streams: number; prompt: string;
 const connect = (url: string) => ChatClient.connect(url, { createSocket: nodeSockets() });
 
 /** `streams` clients of the project's client, each on its own connection and session, sending at once. */
-export async function runServerClients(options: ServerRunOptions, repeats: number): Promise<RunMeasure[]> {
+/** `onWarm` is called after the warm-up round, before the measured ones. */
+export async function runServerClients(
+  options: ServerRunOptions,
+  repeats: number,
+  onWarm?: () => void,
+): Promise<RunMeasure[]> {
   const clients = await Promise.all(Array.from({ length: options.streams }, () => connect(options.wsUrl)));
   const params = { maxTokens: options.maxTokens, temperature: 0, seed: options.seed };
   const runs: RunMeasure[] = [];
   try {
     for (let repeat = -1; repeat < repeats; repeat++) {
       const sessions = await Promise.all(clients.map((client) => client.openSession()));
+      if (repeat === 0) onWarm?.();
       const startedAt = performance.now();
       const clocks = clients.map(() => new StreamClock(startedAt));
       await Promise.all(
         clients.map(async (client, index) => {
-          const generation = client.chat(sessions[index]?.sessionId ?? '', options.prompt, params);
+          // The first round, a warm-up, is short.
+          const maxTokens = repeat < 0 ? Math.min(8, params.maxTokens) : params.maxTokens;
+          const generation = client.chat(sessions[index]?.sessionId ?? '', options.prompt, { ...params, maxTokens });
           let lastSeq = 0;
           for await (const chunk of generation) {
             clocks[index]?.chunk(chunk.seq - lastSeq);

@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { SseParser } from '../server/engine/upstream/SseParser.js';
-import { measureOf, type RunMeasure, StreamClock, summarize } from '../tooling/latency.js';
+import { type RunMeasure, summarize } from '../tooling/latency.js';
 import { startLlamaServer } from '../tooling/llamaServer.js';
 import { spawnServer } from '../tooling/serverProcess.js';
 import { syntheticLlama } from '../tooling/syntheticModels.js';
 import { MODEL_PATH } from '../tooling/testModel.js';
 import { benchFlags } from './benchFlags.js';
+import { runOnce } from './sseClients.js';
 
 /**
  * npm run bench:upstream (needs LLAMA_SERVER_BIN): the same streaming client (SSE on
@@ -33,38 +33,9 @@ const threads = Math.max(1, availableParallelism() - 1);
 const STREAMS = streamList.split(',').map(Number);
 const MAX_STREAMS = Math.max(...STREAMS);
 
-/** `streams` SSE streams at once against `baseUrl`; one measure per repeat. */
-async function run(baseUrl: string, streams: number): Promise<RunMeasure> {
-  const startedAt = performance.now();
-  const clocks = await Promise.all(Array.from({ length: streams }, () => stream(baseUrl, startedAt)));
-  return measureOf(clocks, performance.now() - startedAt);
-}
-
-async function stream(baseUrl: string, startedAt: number): Promise<StreamClock> {
-  const clock = new StreamClock(startedAt);
-  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      messages: [{ role: 'user', content: 'Once upon a time' }],
-      max_tokens: tokens,
-      temperature: 0,
-      seed: 42,
-      stream: true,
-    }),
-  });
-  if (!response.ok || response.body === null) throw new Error(`${baseUrl}: HTTP ${response.status}`);
-  const decoder = new TextDecoder();
-  const events = new SseParser();
-  for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
-    for (const data of events.push(decoder.decode(bytes, { stream: true }))) {
-      if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> };
-      if ((chunk.choices?.[0]?.delta?.content ?? '') !== '') clock.chunk(1);
-    }
-  }
-  return clock;
-}
+/** One measure of `streams` streams at once against `baseUrl`. */
+const run = (baseUrl: string, streams: number): Promise<RunMeasure> =>
+  runOnce(baseUrl, { streams, prompt: 'Once upon a time', maxTokens: tokens, seed: 42 });
 
 const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
