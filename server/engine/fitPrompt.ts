@@ -23,8 +23,9 @@ const HOPELESS_FACTOR = 1.25;
 
 /**
  * The longest suffix of the conversation that fits `budget`: every system message, then the
- * newest turns, starting at a user message. The newest message is never dropped: when it cannot
- * fit, ContextOverflowError. Messages are counted newest first and only until the budget is
+ * newest turns, starting at a user message. The newest turn (the last user message and what
+ * followed it: tool calls and their results) is never cut: when it cannot fit,
+ * ContextOverflowError. A model shown a tool result without its question would answer nothing. Messages are counted newest first and only until the budget is
  * spent, and the exact rendering runs on what fits, so the work is bounded by the context size,
  * not by the length of the stored history.
  */
@@ -44,23 +45,26 @@ export async function fitPrompt<R extends RenderedPrompt>(
   };
   let used = 0;
   for (const message of system) used += await cost(message);
+  const lastUser = turns.findLastIndex((message) => message.role === 'user');
+  // Where the newest turn starts: nothing from here on is dropped.
+  const newest = lastUser === -1 ? turns.length - 1 : lastUser;
   let first = turns.length;
   while (first > 0) {
     const next = await cost(turns[first - 1] as ChatMessage);
-    if (first < turns.length && used + next > budget) break;
+    if (first <= newest && used + next > budget) break;
     used += next;
     first -= 1;
   }
-  const newestOnly = first === turns.length - 1;
+  const newestOnly = first === newest;
   if (newestOnly && used > budget * HOPELESS_FACTOR) throw overflow(`about ${used}`, describeRoom);
   for (;;) {
-    first = startAtUser(turns, first);
+    first = startAtUser(turns, first, newest);
     const rendered = render([...system, ...turns.slice(first)]);
     if (rendered.tokenCount <= budget) return rendered;
-    if (first >= turns.length - 1) throw overflow(String(rendered.tokenCount), describeRoom);
+    if (first >= newest) throw overflow(String(rendered.tokenCount), describeRoom);
     // Drop the oldest kept turns until their estimated cost covers the excess.
     let excess = rendered.tokenCount - budget;
-    while (excess > 0 && first < turns.length - 1) {
+    while (excess > 0 && first < newest) {
       excess -= await cost(turns[first] as ChatMessage);
       first += 1;
     }
@@ -83,9 +87,9 @@ export async function countTokensInSlices(text: string, tokenize: (slice: string
 const COUNT_SLICE_CHARS = 4096;
 
 /** A conversation shown to the model starts with a user message (never a dangling answer). */
-function startAtUser(turns: readonly ChatMessage[], first: number): number {
+function startAtUser(turns: readonly ChatMessage[], first: number, newest: number): number {
   let start = first;
-  while (start < turns.length - 1 && turns[start]?.role !== 'user') start += 1;
+  while (start < newest && turns[start]?.role !== 'user') start += 1;
   return start;
 }
 

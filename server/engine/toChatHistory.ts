@@ -8,9 +8,9 @@ import type { ChatMessage } from './Engine.js';
  * node-llama-cpp's chat session does it. So does the generation when the last message is a result.
  */
 export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const results = new Map<string, string>();
-  for (const message of messages)
-    if (message.role === 'tool' && message.toolCallId !== undefined) results.set(message.toolCallId, message.content);
+  // The calls of the latest answer that called tools, by id: a result belongs to the call it
+  // follows (clients reuse ids such as call_0 from turn to turn).
+  let awaiting = new Map<string, ChatModelFunctionCall>();
   const history: ChatHistoryItem[] = [];
   for (const message of messages) {
     switch (message.role) {
@@ -23,12 +23,19 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
       case 'assistant': {
         const response = continuedResponse(history) ?? pushModel(history);
         if (message.content !== '') response.push(message.content);
-        for (const [index, call] of (message.toolCalls ?? []).entries())
-          response.push(functionCallOf(call, results.get(call.id) ?? '', index === 0));
+        if (message.toolCalls?.length) awaiting = new Map();
+        for (const [index, call] of (message.toolCalls ?? []).entries()) {
+          const item = functionCallOf(call, '', index === 0);
+          awaiting.set(call.id, item);
+          response.push(item);
+        }
         break;
       }
-      case 'tool':
+      case 'tool': {
+        const call = awaiting.get(message.toolCallId ?? '');
+        if (call !== undefined) call.result = message.content;
         break;
+      }
       default:
         return message.role satisfies never;
     }

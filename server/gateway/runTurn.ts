@@ -64,8 +64,12 @@ export async function runTurn(
           }
           if (event.kind !== 'done') return;
           const calledTools = event.outcome.finish === 'tool_calls';
+          // A generation after tool results that left nothing (cancelled while queued, failed before
+          // its first token) leaves the calls waiting: results sent again run with the same tools.
+          const leftCallsWaiting = prompt.role === 'tool' && generation.contentText() === '' && !calledTools;
           // Set before the client hears of the calls, so that its first tool.result finds the turn.
-          session.toolTurn = calledTools ? { params: continuationOf(params), results: new Map() } : undefined;
+          if (calledTools) session.toolTurn = { params: continuationOf(params), results: new Map() };
+          else session.toolTurn = leftCallsWaiting ? { params, results: new Map() } : undefined;
           const calls = calledTools ? generation.toolCalls : [];
           ctx.sessions
             .endTurn(session, genId, prompt, generation.contentText(), event.outcome, calls)

@@ -97,7 +97,7 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   if (path.startsWith(`${RESPONSES_PATH}/`)) {
     if (method !== 'GET') return allowOnly('GET');
     if (isRefusal(identity)) return refuse(identity);
-    const id = decodeURIComponent(path.slice(RESPONSES_PATH.length + 1));
+    const id = decodePathPart(path.slice(RESPONSES_PATH.length + 1));
     return retrieveResponse(options.context(), identity, id, refuse, response);
   }
   if (path === '/v1/models') {
@@ -108,7 +108,7 @@ async function route(options: HttpRoutesOptions, request: HttpRequest, response:
   if (path.startsWith(MODEL_PATH_PREFIX)) {
     if (method !== 'GET') return allowOnly('GET');
     if (isRefusal(identity)) return refuse(identity);
-    return describeModel(options, decodeURIComponent(path.slice(MODEL_PATH_PREFIX.length)), refuse, response);
+    return describeModel(options, decodePathPart(path.slice(MODEL_PATH_PREFIX.length)), refuse, response);
   }
   if (isUnknownApiPath(path)) {
     if (isRefusal(identity)) return refuse(identity);
@@ -182,6 +182,15 @@ function isUnknownApiPath(path: string): boolean {
     !path.startsWith(MODEL_PATH_PREFIX) &&
     !path.startsWith(`${RESPONSES_PATH}/`)
   );
+}
+
+/** A path segment's text; a malformed escape reads as itself (and then names nothing: 404). */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 function notServed(path: string): Refusal {

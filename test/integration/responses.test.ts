@@ -53,7 +53,7 @@ describe('the Responses API', () => {
     expect(response.id).toMatch(/^resp_/);
     expect(['completed', 'incomplete']).toContain(response.status);
     const [message] = response.output;
-    expect(message).toMatchObject({ type: 'message', role: 'assistant', status: 'completed' });
+    expect(message).toMatchObject({ type: 'message', role: 'assistant', status: response.status });
     expect(response.output_text.length).toBeGreaterThan(0);
     expect(response.usage?.output_tokens).toBeGreaterThan(0);
     expect(response.usage?.total_tokens).toBe(
@@ -173,6 +173,43 @@ describe('the Responses API', () => {
     });
     expect(parsed.status).toBe('completed');
     expect(Story.parse(parsed.output_parsed)).toEqual(parsed.output_parsed);
+  });
+
+  it('marks a call cut by max_output_tokens incomplete, and a conversation goes on from it without it', async () => {
+    const cut = await client.responses.create({
+      model: MODEL,
+      input: 'Weather?',
+      tools: [weather],
+      tool_choice: 'required',
+      // Enough for the call's name, not for its arguments.
+      max_output_tokens: 40,
+    });
+    expect(cut).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } });
+    expect(cut.output.find((item) => item.type === 'function_call')?.status).toBe('incomplete');
+    const next = await client.responses.create({
+      model: MODEL,
+      previous_response_id: cut.id,
+      input: 'Hi',
+      max_output_tokens: 4,
+    });
+    expect(next.output.length).toBeGreaterThan(0);
+  });
+
+  it('bounds what it stores: metadata as OpenAI does, a conversation as a session', async () => {
+    const tooManyKeys = Object.fromEntries(Array.from({ length: 17 }, (_, index) => [`k${index}`, 'v']));
+    await expect(
+      client.responses.create({ model: MODEL, input: 'Hi', max_output_tokens: 4, metadata: tooManyKeys }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('at most 16 keys') });
+    // 256,500 characters: over the session bound (256,000), within the body bound (256 KiB).
+    const long = Array.from({ length: 9 }, () => ({ role: 'user' as const, content: 'w'.repeat(28_500) }));
+    await expect(client.responses.create({ model: MODEL, input: long, max_output_tokens: 4 })).rejects.toMatchObject({
+      status: 413,
+      message: expect.stringContaining('--max-session-chars'),
+    });
+    const malformed = await fetch(`${harness.httpUrl}/v1/responses/%E0%A4`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    expect(malformed.status).toBe(404);
   });
 
   it('refuses what it cannot do, naming the field', async () => {

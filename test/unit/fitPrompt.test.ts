@@ -34,6 +34,22 @@ describe('fitting a prompt to the context', () => {
     );
   });
 
+  it('keeps the newest turn whole: the question with its tool calls and results, or refuses', async () => {
+    const call = (id: string): ChatMessage => ({
+      ...say('assistant', 2),
+      toolCalls: [{ id, name: 'f', arguments: '{}' }],
+    });
+    const result = (id: string, size: number): ChatMessage => ({ ...say('tool', size), toolCallId: id });
+    const older = [say('user', 30), say('assistant', 30)];
+    const turn = [say('user', 5), call('a'), result('a', 30), call('b'), result('b', 30)];
+    const { kept } = await fit([...older, ...turn], 100).result;
+    expect(kept).toEqual(turn);
+    // Results too large for the context with their question: refused, never sent without it.
+    await expect(
+      fit([...older, say('user', 5), call('a'), result('a', 60), call('b'), result('b', 60)], 100).result,
+    ).rejects.toThrow(ContextOverflowError);
+  });
+
   it('refuses a message just over the budget after rendering it exactly', async () => {
     // 97 words + 4 of template: under the estimate's hopeless threshold, over the budget.
     await expect(fit([say('user', 97)], 100).result).rejects.toThrow(/101 prompt tokens/);

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'libsql';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../server/engine/Engine.js';
+import { toChatHistory } from '../../server/engine/toChatHistory.js';
 import { promptMessagesOf } from '../../server/sessions/promptMessagesOf.js';
 import { MemoryStore } from '../../server/store/MemoryStore.js';
 import { SqliteStore } from '../../server/store/SqliteStore.js';
@@ -111,5 +113,30 @@ describe('tool calls and results in the stored history', () => {
       { role: 'tool', content: '', toolCallId: 'call_b' },
     ]);
     expect(promptMessagesOf([results])[0]).toBe(first[0]);
+  });
+});
+
+describe('tool calls in the chat history node-llama-cpp renders', () => {
+  it('gives each call the result that follows it, when a client reuses ids from turn to turn', () => {
+    const turn = (city: string, weather: string): ChatMessage[] => [
+      { role: 'user', content: `Weather in ${city}?` },
+      {
+        role: 'assistant',
+        content: '',
+        toolCalls: [{ id: 'call_0', name: 'get_weather', arguments: JSON.stringify({ city }) }],
+      },
+      { role: 'tool', content: weather, toolCallId: 'call_0' },
+      { role: 'assistant', content: weather },
+    ];
+    const history = toChatHistory([...turn('Paris', 'sunny'), ...turn('Oslo', 'snow')]);
+    const calls = history.flatMap((item) =>
+      item.type === 'model'
+        ? item.response.flatMap((part) => (typeof part === 'object' && part.type === 'functionCall' ? [part] : []))
+        : [],
+    );
+    expect(calls.map((call) => [call.params, call.result])).toEqual([
+      [{ city: 'Paris' }, 'sunny'],
+      [{ city: 'Oslo' }, 'snow'],
+    ]);
   });
 });

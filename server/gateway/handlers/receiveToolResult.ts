@@ -36,7 +36,8 @@ export async function receiveToolResult(ctx: ServerContext, connection: Connecti
   const defaultParams = { maxTokens: Math.min(ctx.config.defaultMaxTokens, maxTokensAllowed(ctx)) };
   session.toolTurn ??= { params: defaultParams, results: new Map() };
   const turn = session.toolTurn;
-  if (turn.results.has(frame.callId)) return refuse(`The tool call "${frame.callId}" already has its result`);
+  // A result sent again replaces the first: a client whose last result was refused (rate limited,
+  // queue full) may send the whole set again.
   turn.results.set(frame.callId, frame.content);
   if (waiting.some((call) => !turn.results.has(call.id))) return;
   const results = waiting.map((call) => ({ callId: call.id, content: turn.results.get(call.id) ?? '' }));

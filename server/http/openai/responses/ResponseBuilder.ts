@@ -142,9 +142,12 @@ export class ResponseBuilder {
 
   /** Closes every item, emits the last event and gives the final response object. */
   finish(outcome: GenerationOutcome) {
-    this.closeText();
+    const { status, incomplete, error } = statusOf(outcome);
+    // An item cut by the end of a response that did not complete is incomplete, as OpenAI marks it.
+    const itemStatus = status === 'completed' ? 'completed' : 'incomplete';
+    this.closeText(itemStatus);
     for (const { item, index } of this.calls.values()) {
-      item.status = 'completed';
+      item.status = itemStatus;
       this.event('response.function_call_arguments.done', {
         item_id: item.id,
         output_index: index,
@@ -153,7 +156,6 @@ export class ResponseBuilder {
       });
       this.event('response.output_item.done', { output_index: index, item });
     }
-    const { status, incomplete, error } = statusOf(outcome);
     const response = { ...this.object(status, outcome), incomplete_details: incomplete, error };
     const last =
       status === 'completed'
@@ -196,7 +198,7 @@ export class ResponseBuilder {
     });
   }
 
-  private closeText(): void {
+  private closeText(status: 'completed' | 'incomplete' = 'completed'): void {
     const open = this.open;
     if (open === undefined) return;
     this.open = undefined;
@@ -204,7 +206,7 @@ export class ResponseBuilder {
     const part = item.content[0] as TextPart;
     const where = { item_id: item.id, output_index: index, content_index: 0 };
     if (item.type === 'message') {
-      item.status = 'completed';
+      item.status = status;
       this.event('response.output_text.done', { ...where, text: part.text, logprobs: [] });
     } else this.event('response.reasoning_text.done', { ...where, text: part.text });
     this.event('response.content_part.done', { ...where, part });

@@ -69,6 +69,8 @@ export async function handleResponses(deps: ApiDeps, identity: Identity, respons
     {
       requestCounted: true,
       attach: (generation) => {
+        // The client may have left while the store was read or the admission waited.
+        if (response.aborted) ctx.scheduler.cancel(generation.id);
         response.onAborted(() => ctx.scheduler.cancel(generation.id));
         const done = async (builder: ResponseBuilder, result: ReturnType<ResponseBuilder['finish']>) => {
           if (!request.store) return;
@@ -178,6 +180,13 @@ async function parseRequest(ctx: ServerContext, identity: Identity, value: unkno
   ];
   if (messages.some((m) => m.content.length > ctx.config.maxMessageChars))
     return { code: 'payload_too_large', message: `A message may be at most ${ctx.config.maxMessageChars} characters` };
+  // What is stored per response is bounded as a session's history is.
+  const chars = conversation.reduce((sum, m) => sum + m.content.length + argumentsChars(m), 0);
+  if (chars > ctx.config.maxSessionChars)
+    return {
+      code: 'payload_too_large',
+      message: `The conversation holds ${chars} characters, over --max-session-chars (${ctx.config.maxSessionChars}): start a new one`,
+    };
   const params = paramsOf(ctx, body);
   if ('code' in params) return params;
   const store = body.store ?? true;
@@ -202,9 +211,13 @@ async function parseRequest(ctx: ServerContext, identity: Identity, value: unkno
       reasoningEffort: body.reasoning?.effort ?? null,
       textFormat: body.text?.format ?? { type: 'text' },
       truncation: body.truncation ?? 'disabled',
-      metadata: (value as { metadata?: unknown }).metadata ?? {},
+      metadata: body.metadata ?? {},
     },
   };
+}
+
+function argumentsChars(message: ChatMessage): number {
+  return (message.toolCalls ?? []).reduce((sum, call) => sum + call.arguments.length, 0);
 }
 
 /** The previous response's conversation (if continued), then this request's items. */
@@ -298,6 +311,8 @@ export async function retrieveResponse(
 ): Promise<void> {
   if (ctx === undefined)
     return refuse({ code: 'not_ready', message: 'The model is still loading', retryAfterMs: 1000 });
+  const overBudget = await ctx.limiter.admitRequest(identity.clientKey);
+  if (overBudget !== undefined) return refuse(overBudget);
   try {
     const record = await loadResponse(ctx.store, identity.ownerKey, id);
     if ('code' in record) refuse(record);

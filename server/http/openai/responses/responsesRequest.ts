@@ -50,6 +50,11 @@ export const ResponsesRequest = z.object({
   prompt_cache_key: z.string().min(1).max(64).nullish(),
   // Old turns that do not fit the context are dropped in either case, as on the chat path.
   truncation: z.enum(['auto', 'disabled']).nullish(),
+  // Echoed and stored: OpenAI's bounds.
+  metadata: z
+    .record(z.string().max(64), z.string().max(512))
+    .refine((value) => Object.keys(value).length <= 16, 'at most 16 keys')
+    .nullish(),
 });
 
 export type ResponsesRequest = z.infer<typeof ResponsesRequest>;

@@ -2,7 +2,7 @@ import type { Refusal } from '../../../../protocol/index.js';
 import type { ChatMessage } from '../../../engine/Engine.js';
 import type { Store } from '../../../store/Store.js';
 import type { InputItem } from './inputItems.js';
-import { type OutputItem, parseOutputItemId } from './ResponseBuilder.js';
+import { type FunctionCallItem, type OutputItem, parseOutputItemId } from './ResponseBuilder.js';
 
 /**
  * What the store keeps of a response: the object as it was answered (for GET /v1/responses/{id}
@@ -91,8 +91,9 @@ export function answerMessages(output: readonly OutputItem[]): ChatMessage[] {
     .filter((item) => item.type === 'message')
     .map((item) => item.content.map((part) => part.text).join(''))
     .join('');
+  // A call cut short (its arguments unfinished JSON) is not one a next turn can answer.
   const toolCalls = output
-    .filter((item) => item.type === 'function_call')
+    .filter((item): item is FunctionCallItem => item.type === 'function_call' && item.status === 'completed')
     .map((item) => ({ id: item.call_id, name: item.name, arguments: item.arguments }));
   if (content === '' && toolCalls.length === 0) return [];
   return [{ role: 'assistant', content, ...(toolCalls.length === 0 ? {} : { toolCalls }) }];
