@@ -51,6 +51,8 @@ export class ChatClient implements GenerationLink {
   private readonly generations = new Map<string, ClientGeneration>();
   private readonly sending = new Map<string, ClientGeneration>();
   private readonly observers = new Set<(frame: ServerFrame) => void>();
+  /** The calls each session's last answer made on this connection, still waiting for results. */
+  private readonly waitingCalls = new Map<string, readonly string[]>();
   private requests = 0;
   private isClosed = false;
 
@@ -144,6 +146,16 @@ export class ChatClient implements GenerationLink {
       generation.fail(new ClientError('bad_frame', 'No tool results to send'));
       return generation;
     }
+    // The server waits for every call's result before it runs the next generation: a partial set
+    // would leave this one waiting for a start that never comes. (Calls made on another connection
+    // are not known here, and go to the server as they are.)
+    const given = new Set(results.map((result) => result.callId));
+    const missing = (this.waitingCalls.get(sessionId) ?? []).filter((callId) => !given.has(callId));
+    if (missing.length > 0) {
+      const message = `Send every call's result in one sendToolResults: missing ${missing.join(', ')}`;
+      generation.fail(new ClientError('bad_frame', message));
+      return generation;
+    }
     // Every frame's id leads to this generation: a refusal of any fails it; the last one's queues it.
     const ids = results.map(() => this.nextId());
     for (const id of ids) this.sending.set(id, generation);
@@ -224,7 +236,12 @@ export class ChatClient implements GenerationLink {
     if (generation !== undefined && genId !== undefined) {
       generation.receive(frame);
       this.settleResumes(genId, frame);
-      if (frame.type === 'generation.done') this.generations.delete(genId);
+      if (frame.type === 'generation.done') {
+        this.generations.delete(genId);
+        const calls = frame.finish === 'tool_calls' ? generation.toolCalls.map((call) => call.callId) : [];
+        if (calls.length > 0) this.waitingCalls.set(generation.sessionId, calls);
+        else this.waitingCalls.delete(generation.sessionId);
+      }
     }
     const pending = id === undefined ? undefined : this.pending.get(id);
     if (pending !== undefined) {

@@ -10,14 +10,17 @@ export interface EchoEngineOptions {
 }
 
 /**
- * An engine double for fast tests of the server's logic (no model): it answers with the user's
- * last message back, one word a token, honouring maxTokens and the abort signal.
+ * An engine double for fast tests of the server's logic (no model): it answers with the last
+ * message back, one word a token, honouring maxTokens and the abort signal. Offered tools (and
+ * not 'none') on a user message, it calls each of them once, with `{}`, instead.
  */
 export class EchoEngine implements Engine {
   readonly info;
   disposed = false;
   private readonly tokenDelayMs: number;
   private readonly answerTokens: number | undefined;
+  /** What the last generation was asked (its params and messages), for tests to look at. */
+  lastRequest: EngineRequest | undefined;
 
   constructor({ tokenDelayMs = 0, answerTokens, sequences = 4 }: EchoEngineOptions = {}) {
     this.info = {
@@ -33,6 +36,13 @@ export class EchoEngine implements Engine {
   }
 
   async generate(request: EngineRequest): Promise<EngineResult> {
+    this.lastRequest = request;
+    const { tools = [], toolChoice } = request.params;
+    if (tools.length > 0 && toolChoice !== 'none' && request.messages.at(-1)?.role === 'user') {
+      for (const [index, tool] of tools.entries())
+        request.onToolCallChunk?.({ index, id: `call_${index}`, name: tool.name, arguments: '{}', tokens: 1 });
+      return { stop: 'tool_calls', promptTokens: request.messages.length, cachedPromptTokens: 0 };
+    }
     const last = request.messages.at(-1)?.content ?? '';
     const words = last.split(/(?<= )/).filter((word) => word !== '');
     const promptTokens = request.messages.reduce((sum, message) => sum + message.content.split(' ').length, 0);

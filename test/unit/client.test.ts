@@ -12,10 +12,11 @@ const sentence = (words: number, tag: string) => Array.from({ length: words }, (
 describe('the typed client, on the echo engine double', () => {
   let server: ChatServer;
   let url: string;
+  const engine = new EchoEngine({ tokenDelayMs: 2 });
   beforeAll(async () => {
     server = createChatServer({
       config: { port: 0, store: 'memory', apiKeys: KEY, resumeGraceMs: 10_000, maxConcurrent: 8 },
-      engine: new EchoEngine({ tokenDelayMs: 2 }),
+      engine,
       logger: pino({ level: 'silent' }),
     });
     const { port } = await server.listen();
@@ -58,6 +59,47 @@ describe('the typed client, on the echo engine double', () => {
     await expect(client.openSession({ sessionId: 's_nope', resumeToken: 'x' })).rejects.toMatchObject({
       code: 'not_found',
     });
+    await client.close();
+  });
+
+  it('answers tool calls with sendToolResults: all of them at once, and again after a follow-up cancelled in the queue', async () => {
+    const client = await ChatClient.connect(url, { createSocket: nodeSockets({ apiKey: KEY }) });
+    const { sessionId } = await client.openSession();
+    const tools = [
+      { name: 'get_weather', parameters: { type: 'object' } },
+      { name: 'get_time', parameters: { type: 'object' } },
+    ];
+    const asking = client.chat(sessionId, 'Weather and time in Oslo?', { tools });
+    expect((await asking.done).finish).toBe('tool_calls');
+    expect(asking.toolCalls.map((call) => call.name)).toEqual(['get_weather', 'get_time']);
+    const [weather, time] = asking.toolCalls.map((call) => call.callId) as [string, string];
+    // A partial set would leave the next generation waiting for a start that never comes: refused here.
+    const partial = client.sendToolResults(sessionId, [{ callId: weather, content: 'Snow' }]);
+    await expect(partial.done).rejects.toMatchObject({ code: 'bad_frame', message: expect.stringContaining(time) });
+
+    // Every sequence busy: the follow-up queues, and is cancelled there, before any token.
+    const busy = await Promise.all(
+      Array.from({ length: engine.info.sequences }, async () => {
+        const other = await client.openSession();
+        const generation = client.chat(other.sessionId, sentence(400, 'b'));
+        await generation.queued;
+        return generation;
+      }),
+    );
+    const results = [
+      { callId: weather, content: 'Snow' },
+      { callId: time, content: 'Noon' },
+    ];
+    const queued = client.sendToolResults(sessionId, results);
+    expect((await queued.queued).position).toBeGreaterThan(0);
+    await queued.cancel();
+    expect((await queued.done).finish).toBe('cancelled');
+    for (const generation of busy) await generation.cancel();
+
+    // The calls still wait; the results sent again run with the turn's tools.
+    const answering = client.sendToolResults(sessionId, results);
+    expect(await answering.text()).toBe('Noon');
+    expect(engine.lastRequest?.params.tools?.map((tool) => tool.name)).toEqual(['get_weather', 'get_time']);
     await client.close();
   });
 
