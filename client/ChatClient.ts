@@ -148,10 +148,11 @@ export class ChatClient implements GenerationLink {
     }
     // The server waits for every call's result before it runs the next generation: a partial set
     // would leave this one waiting for a start that never comes. (Calls made on another connection
-    // are not known here, and go to the server as they are.)
+    // are not known here, and an id that is no call's is the server's to refuse: both go as they are.)
+    const waiting = this.waitingCalls.get(sessionId) ?? [];
     const given = new Set(results.map((result) => result.callId));
-    const missing = (this.waitingCalls.get(sessionId) ?? []).filter((callId) => !given.has(callId));
-    if (missing.length > 0) {
+    const missing = waiting.filter((callId) => !given.has(callId));
+    if (missing.length > 0 && [...given].every((callId) => waiting.includes(callId))) {
       const message = `Send every call's result in one sendToolResults: missing ${missing.join(', ')}`;
       generation.fail(new ClientError('bad_frame', message));
       return generation;
