@@ -99,6 +99,8 @@ export type EngineResult = {
   promptTokens: number;
   /** Prompt tokens already in the sequence's KV cache, so not evaluated again. */
   cachedPromptTokens: number;
+  /** Tokens generated that reached no chunk (a forced call cut before its name was whole): counted in usage. */
+  unreportedTokens?: number;
 };
 
 export type EngineInfo = {

@@ -41,6 +41,11 @@ export class ForcedCallReader {
     return [this.piece(body.slice(this.sent), body.length)];
   }
 
+  /** Tokens read but in no piece: the answer ended before the call's name was whole. */
+  get unreportedTokens(): number {
+    return this.name === undefined ? this.pendingTokens : 0;
+  }
+
   /** Whether the whole call was read: its arguments parse. */
   get complete(): boolean {
     if (this.name === undefined) return false;

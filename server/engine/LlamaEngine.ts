@@ -202,7 +202,12 @@ export class LlamaEngine implements Engine {
       });
       for (const piece of forced?.end() ?? []) deliverCall(piece);
       const stop = stopOf(response.metadata.stopReason);
-      return { stop: stop === 'stop' && forced?.complete === true ? 'tool_calls' : stop, ...counts };
+      const unreportedTokens = forced?.unreportedTokens ?? 0;
+      return {
+        stop: stop === 'stop' && forced?.complete === true ? 'tool_calls' : stop,
+        ...counts,
+        ...(unreportedTokens === 0 ? {} : { unreportedTokens }),
+      };
     } catch (error) {
       if (request.signal.aborted) return { stop: 'aborted', ...counts };
       throw error;

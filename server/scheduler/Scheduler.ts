@@ -170,7 +170,7 @@ export class Scheduler {
       finish: error === undefined ? finishOf(result, generation.stopCause) : 'error',
       usage: {
         promptTokens: result.promptTokens,
-        completionTokens: generation.completionTokens,
+        completionTokens: generation.completionTokens + (result.unreportedTokens ?? 0),
         cachedPromptTokens: result.cachedPromptTokens,
       },
       timings: {

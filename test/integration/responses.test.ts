@@ -186,6 +186,16 @@ describe('the Responses API', () => {
     });
     expect(cut).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } });
     expect(cut.output.find((item) => item.type === 'function_call')?.status).toBe('incomplete');
+    // Cut before the call's name was whole: no item, but its tokens are counted.
+    const early = await client.responses.create({
+      model: MODEL,
+      input: 'Weather?',
+      tools: [weather],
+      tool_choice: 'required',
+      max_output_tokens: 10,
+    });
+    expect(early.output).toEqual([]);
+    expect(early.usage?.output_tokens).toBe(10);
     const next = await client.responses.create({
       model: MODEL,
       previous_response_id: cut.id,
