@@ -6,6 +6,7 @@ import {
   RETRYABLE,
   type Refusal,
   type ServerFrame,
+  type Token,
 } from '../../protocol/index.js';
 import type { Identity } from '../auth/Identity.js';
 import type { ToolCall } from '../engine/Engine.js';
@@ -200,7 +201,10 @@ export class Connection {
         return;
       case 'chunk': {
         const { seq, text, channel, logprobs } = event;
-        this.send({ type: 'token', genId, seq, text, channel, ...(logprobs === undefined ? {} : { logprobs }) });
+        // Per token: no object spread for the field most frames do not have.
+        const frame: Token = { type: 'token', genId, seq, text, channel };
+        if (logprobs !== undefined) frame.logprobs = logprobs;
+        this.send(frame);
         return;
       }
       case 'toolCall':

@@ -6,7 +6,9 @@ import type { Refusal } from '../../../protocol/index.js';
  * `unsupported_parameter` naming the field, as llama-server and vLLM do, rather than ignored:
  * a bot whose `tools` were silently dropped fails later, and less clearly.
  */
-const UNSUPPORTED: Readonly<Record<string, { harmless: (value: unknown) => boolean; why: string }>> = {
+export type UnsupportedFields = Readonly<Record<string, { harmless: (value: unknown) => boolean; why: string }>>;
+
+const UNSUPPORTED: UnsupportedFields = {
   functions: { harmless: isEmptyList, why: 'the legacy function calls are not supported (use tools)' },
   function_call: {
     harmless: (value) => value === 'none',
@@ -35,12 +37,19 @@ const UNSUPPORTED_ROLES: Readonly<Record<string, string>> = {
 export function refuseUnsupported(body: unknown): Refusal | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const fields = body as Record<string, unknown>;
-  for (const [field, { harmless, why }] of Object.entries(UNSUPPORTED)) {
+  const refused = refuseFields(fields, UNSUPPORTED);
+  if (refused !== undefined) return refused;
+  return Array.isArray(fields.messages) ? refuseMessages(fields.messages) : undefined;
+}
+
+/** The first of `table`'s fields that `fields` sets to a value asking for something; null counts as absent. */
+export function refuseFields(fields: Readonly<Record<string, unknown>>, table: UnsupportedFields): Refusal | undefined {
+  for (const [field, { harmless, why }] of Object.entries(table)) {
     const value = fields[field];
     if (value === undefined || value === null || harmless(value)) continue;
     return unsupported(field, `${field}: ${why}`);
   }
-  return Array.isArray(fields.messages) ? refuseMessages(fields.messages) : undefined;
+  return undefined;
 }
 
 /** /v1/completions continues a text: it has no messages for tool calls and results. */
@@ -77,11 +86,11 @@ function refuseMessages(messages: readonly unknown[]): Refusal | undefined {
   return undefined;
 }
 
-function unsupported(param: string, message: string): Refusal {
+export function unsupported(param: string, message: string): Refusal {
   return { code: 'unsupported_parameter', message, param };
 }
 
-function isEmptyList(value: unknown): boolean {
+export function isEmptyList(value: unknown): boolean {
   return Array.isArray(value) && value.length === 0;
 }
 

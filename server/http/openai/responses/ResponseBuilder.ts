@@ -188,8 +188,7 @@ export class ResponseBuilder {
         : { type, id, summary: [], content: [{ type: 'reasoning_text', text: '' }] };
     this.output.push(item);
     this.open = { item, index };
-    const announced = type === 'message' ? { ...item, content: [] } : { ...item, content: [] };
-    this.event('response.output_item.added', { output_index: index, item: announced });
+    this.event('response.output_item.added', { output_index: index, item: { ...item, content: [] } });
     this.event('response.content_part.added', {
       item_id: id,
       output_index: index,

@@ -77,8 +77,7 @@ export async function handleResponses(deps: ApiDeps, identity: Identity, respons
           const conversation = [...request.conversation, ...answerMessages(builder.items())];
           await saveResponse(ctx.store, identity.ownerKey, { response: result, conversation }, ctx.config.sessionTtlMs);
         };
-        const write = request.stream ? streamResponse : answerResponse;
-        write(ctx, generation, key, request.settings, response, done);
+        writeResponse(ctx, generation, key, request, response, done);
       },
     },
   );
@@ -88,16 +87,19 @@ export async function handleResponses(deps: ApiDeps, identity: Identity, respons
 
 type OnDone = (builder: ResponseBuilder, result: ReturnType<ResponseBuilder['finish']>) => Promise<void>;
 
-/** Server-sent events, `event:` naming each; the head goes out with the first, so a refused prompt is still a 400. */
-function streamResponse(
+/**
+ * The generation as a response: streamed as server-sent events (`event:` naming each), or whole
+ * once it ends. The head goes out with the first event, so a prompt the engine refuses
+ * (context_overflow) is still a 400.
+ */
+function writeResponse(
   ctx: ServerContext,
   generation: Generation,
   key: string,
-  settings: ResponseSettings,
+  { settings, stream }: Pick<Parsed, 'settings' | 'stream'>,
   response: HttpResponse,
   onDone: OnDone,
 ): void {
-  let started = false;
   const send = (event: ResponseEvent) => {
     if (response.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)) return;
     // A reader this slow would make the server hold the whole answer: stop, as on the other paths.
@@ -105,9 +107,10 @@ function streamResponse(
     ctx.scheduler.cancel(generation.id);
     response.end();
   };
-  const builder = new ResponseBuilder(key, Math.floor(Date.now() / 1000), settings, send);
+  const builder = new ResponseBuilder(key, Math.floor(Date.now() / 1000), settings, stream ? send : undefined);
+  let started = false;
   const start = () => {
-    if (started) return;
+    if (!stream || started) return;
     started = true;
     response.writeHead(200, {
       'content-type': 'text/event-stream',
@@ -127,36 +130,14 @@ function streamResponse(
     }
     if (event.kind !== 'done') return;
     const { outcome } = event;
-    if (!started && outcome.error !== undefined) return sendRefusal(response, outcome.error, { shape: 'openai' });
-    start();
-    const result = builder.finish(outcome);
-    // The response is stored before the stream ends: a client that continues at once finds it.
-    void onDone(builder, result)
-      .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not store a response'))
-      .finally(() => response.end());
-  });
-}
-
-function answerResponse(
-  ctx: ServerContext,
-  generation: Generation,
-  key: string,
-  settings: ResponseSettings,
-  response: HttpResponse,
-  onDone: OnDone,
-): void {
-  const builder = new ResponseBuilder(key, Math.floor(Date.now() / 1000), settings);
-  generation.subscribe((event) => {
-    if (event.kind === 'chunk') builder.text(event.channel, event.text, event.tokens);
-    if (event.kind === 'toolCall') builder.toolCall(event.index, event, event.arguments);
-    if (event.kind !== 'done') return;
-    const { outcome } = event;
     if (outcome.error !== undefined && builder.items().length === 0)
       return sendRefusal(response, outcome.error, { shape: 'openai' });
+    start();
     const result = builder.finish(outcome);
+    // The response is stored before it is answered: a client that continues at once finds it.
     void onDone(builder, result)
       .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not store a response'))
-      .finally(() => sendJson(response, result));
+      .finally(() => (stream ? response.end() : sendJson(response, result)));
   });
 }
 

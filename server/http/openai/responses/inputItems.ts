@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Refusal } from '../../../../protocol/index.js';
 import type { ChatMessage, ToolCall } from '../../../engine/Engine.js';
-import { unsupported } from './responsesRequest.js';
+import { unsupported } from '../refuseUnsupported.js';
 
 /**
  * The items of a Responses API `input`, checked one by one so that an error names the item:

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Refusal } from '../../../../protocol/index.js';
+import { isEmptyList, refuseFields, type UnsupportedFields, unsupported } from '../refuseUnsupported.js';
 import { OpenAiReasoningEffort } from '../requestSchemas.js';
 
 /**
@@ -62,7 +63,7 @@ export type FunctionTool = z.infer<typeof FunctionTool>;
 export type TextFormat = z.infer<typeof TextFormat>;
 
 /** Fields of the Responses API this server does not implement, with the values that ask for nothing. */
-const UNSUPPORTED: Readonly<Record<string, { harmless: (value: unknown) => boolean; why: string }>> = {
+const UNSUPPORTED: UnsupportedFields = {
   background: { harmless: (value) => value === false, why: 'background responses are not supported' },
   conversation: { harmless: () => false, why: 'conversations are not supported; use previous_response_id' },
   prompt: { harmless: () => false, why: 'prompt templates are not supported' },
@@ -100,18 +101,7 @@ function refuseNested(body: Record<string, unknown>): Refusal | undefined {
 export function refuseUnsupportedResponseFields(body: unknown): Refusal | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const fields = body as Record<string, unknown>;
-  for (const [field, { harmless, why }] of Object.entries(UNSUPPORTED)) {
-    const value = fields[field];
-    if (value === undefined || value === null || harmless(value)) continue;
-    return unsupported(field, `${field}: ${why}`);
-  }
+  const refused = refuseFields(fields, UNSUPPORTED);
+  if (refused !== undefined) return refused;
   return refuseNested(fields);
-}
-
-export function unsupported(param: string, message: string): Refusal {
-  return { code: 'unsupported_parameter', message, param };
-}
-
-function isEmptyList(value: unknown): boolean {
-  return Array.isArray(value) && value.length === 0;
 }
