@@ -27,11 +27,12 @@ type ProfileNode = {
 type CpuProfile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
 
 const dir = mkdtempSync(join(tmpdir(), 'server-profile-'));
-const server = spawnServer(['--max-concurrent', String(streams), '--resume-grace-ms', '0'], { MODEL_PATH: model }, [
-  '--cpu-prof',
-  '--cpu-prof-dir',
-  dir,
-]);
+const server = spawnServer(
+  ['--max-concurrent', String(streams), '--resume-grace-ms', '0'],
+  { MODEL_PATH: model },
+  ['--cpu-prof', '--cpu-prof-dir', dir],
+  'built',
+);
 const port = await server.port();
 await server.ready();
 const runs = await runServerClients(
@@ -42,7 +43,7 @@ server.child.kill('SIGTERM');
 await server.exited;
 const tokensStreamed = runs.reduce((sum, run) => sum + run.tokens, 0);
 
-// The largest profile is the main thread's (tsx's module loader thread writes a second one).
+// The largest profile is the main thread's (a worker thread, if any, writes its own).
 const file = readdirSync(dir)
   .filter((name) => name.endsWith('.cpuprofile'))
   .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];

@@ -41,7 +41,7 @@ if (only !== 'all' && only !== 'store' && only !== 'engines') {
 const STREAMS = streamList.split(',').map(Number);
 const LLAMA_SERVER_BIN = process.env.LLAMA_SERVER_BIN;
 
-const repeatsOf = (model: string) => (repeats > 0 ? repeats : model === 'tiny' ? 12 : 2);
+const repeatsOf = (model: string) => (repeats > 0 ? repeats : model === 'tiny' ? 12 : 3);
 
 /** Starts the server as a child process (as `npm start` does), runs `work`, stops it. */
 async function withServer<T>(
@@ -52,6 +52,8 @@ async function withServer<T>(
   const server = spawnServer(
     ['--max-concurrent', String(maxConcurrent), '--threads', String(threads), '--resume-grace-ms', '0'],
     { MODEL_PATH: modelPath },
+    [],
+    'built',
   );
   try {
     const port = await server.port();
@@ -74,22 +76,28 @@ type SideSummary = RunSummary & { tokensPerCpuSecond: number };
 type Measured = Partial<Record<Side, SideSummary>>;
 
 /** Runs `measure` (which calls its `onWarm` after its warm-up) and counts the CPU time `cpuMs` reads after the warm-up. */
-async function withCpu(
-  cpuMs: () => number,
-  measure: (onWarm: () => void) => Promise<RunMeasure[]>,
-): Promise<SideSummary> {
+async function withCpu(cpuMs: () => number, measure: (onWarm: () => void) => Promise<RunMeasure[]>): Promise<SideRuns> {
   let warmCpu = Number.NaN;
   const runs = await measure(() => {
     warmCpu = cpuMs();
   });
+  return { runs, cpuMs: cpuMs() - warmCpu };
+}
+
+type SideRuns = { runs: RunMeasure[]; cpuMs: number };
+
+function summarizeSide({ runs, cpuMs }: SideRuns): SideSummary {
   const tokensMeasured = runs.reduce((sum, run) => sum + run.tokens, 0);
-  return { ...summarize(runs), tokensPerCpuSecond: (tokensMeasured / (cpuMs() - warmCpu)) * 1000 };
+  return { ...summarize(runs), tokensPerCpuSecond: (tokensMeasured / cpuMs) * 1000 };
 }
 
 const ownCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
+
+/** Rounds the sides take turns in, so that the machine's load drifting during a run weighs on every side alike. */
+const ROUNDS = 3;
 
 /** Every side at `streams` streams on one model: node-llama-cpp alone, this server's two paths, llama-server. */
 async function measureAt(
@@ -99,28 +107,40 @@ async function measureAt(
   upstream: { url: string; pid: number } | undefined,
 ): Promise<Measured> {
   const options = { ...WORKLOAD, maxTokens: tokens, streams };
-  const measured: Measured = {};
-  measured['raw engine'] = await withCpu(ownCpuMs, (onWarm) =>
-    runRawEngine({ ...options, modelPath, threads }, repeats, onWarm),
-  );
+  const collected: Partial<Record<Side, SideRuns>> = {};
+  const add = (side: Side, measured: SideRuns) => {
+    const soFar = collected[side];
+    collected[side] =
+      soFar === undefined ? measured : { runs: [...soFar.runs, ...measured.runs], cpuMs: soFar.cpuMs + measured.cpuMs };
+  };
   await withServer(
     streams,
     async ({ wsUrl, httpUrl, pid }) => {
       const serverCpuMs = () => processUsage(pid).cpuMs;
-      measured['server WS'] = await withCpu(serverCpuMs, (onWarm) =>
-        runServerClients({ ...options, wsUrl }, repeats, onWarm),
-      );
-      measured['server HTTP'] = await withCpu(serverCpuMs, (onWarm) =>
-        runSseClients(httpUrl, options, repeats, onWarm),
-      );
+      for (let round = 0; round < ROUNDS; round++) {
+        const runs = Math.max(1, Math.round(repeats / ROUNDS));
+        add(
+          'raw engine',
+          await withCpu(ownCpuMs, (onWarm) => runRawEngine({ ...options, modelPath, threads }, runs, onWarm)),
+        );
+        add('server WS', await withCpu(serverCpuMs, (onWarm) => runServerClients({ ...options, wsUrl }, runs, onWarm)));
+        add('server HTTP', await withCpu(serverCpuMs, (onWarm) => runSseClients(httpUrl, options, runs, onWarm)));
+        if (upstream === undefined) continue;
+        add(
+          'llama-server',
+          await withCpu(
+            () => processUsage(upstream.pid).cpuMs,
+            (onWarm) => runSseClients(upstream.url, options, runs, onWarm),
+          ),
+        );
+      }
     },
     modelPath,
   );
-  if (upstream !== undefined) {
-    measured['llama-server'] = await withCpu(
-      () => processUsage(upstream.pid).cpuMs,
-      (onWarm) => runSseClients(upstream.url, options, repeats, onWarm),
-    );
+  const measured: Measured = {};
+  for (const side of SIDES) {
+    const sideRuns = collected[side];
+    if (sideRuns !== undefined) measured[side] = summarizeSide(sideRuns);
   }
   return measured;
 }
@@ -131,7 +151,7 @@ async function measureAt(
  */
 async function compareEngines(): Promise<void> {
   console.log(
-    `${threads} llama.cpp thread(s), ${tokens} tokens per stream, temperature 0, ${repeats || '12 (tiny) or 2'} runs each after a short warm-up; ` +
+    `${threads} llama.cpp thread(s), ${tokens} tokens per stream, temperature 0, ${repeats || '12 (tiny) or 3'} runs each, in ${ROUNDS} rounds the sides take turns in, each after a short warm-up; ` +
       `llama-server: ${LLAMA_SERVER_BIN ?? 'not set (LLAMA_SERVER_BIN)'}; load average ${loadavg()
         .map((load) => load.toFixed(2))
         .join(' ')}\n`,

@@ -44,8 +44,8 @@ async function stream(baseUrl: string, options: SseRunOptions, startedAt: number
     stream: true,
     stream_options: { include_usage: true },
   });
-  // A connection per request (agent: false): llama-server now and then leaves a request sent on
-  // a kept-alive connection unanswered until the client's five-minute timeout.
+  // A connection per request (agent: false), for every side alike: llama-server closes the
+  // connection after each streamed answer although its headers offer keep-alive.
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const request = httpRequest(`${baseUrl}/v1/chat/completions`, {
       method: 'POST',

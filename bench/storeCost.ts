@@ -118,6 +118,8 @@ async function startServer(
   const server = spawnServer(
     ['--max-concurrent', String(clients), '--threads', String(threads), '--resume-grace-ms', '0'],
     { STORE: store },
+    [],
+    'built',
   );
   try {
     const port = await server.port();

@@ -72,7 +72,7 @@ for (const model of models) {
     threads,
     alias: 'bench-model',
   });
-  const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}` });
+  const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}` }, [], 'built');
   const gatewayUrl = `http://127.0.0.1:${await gateway.port()}`;
   await gateway.ready();
   try {

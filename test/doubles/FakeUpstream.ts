@@ -25,6 +25,11 @@ export type FakeUpstreamOptions = {
   slots?: number;
   /** When set, every request without `Authorization: Bearer <apiKey>` gets 401. */
   apiKey?: string;
+  /**
+   * Closes the connection after each streamed answer although its headers offer keep-alive, as
+   * llama-server does: a client that sends its next request on that connection finds it gone.
+   */
+  closeAfterStream?: boolean;
   /** Decides each completion request's answer (index counts from 0). */
   script?: (body: Record<string, unknown>, index: number) => Script;
 };
@@ -41,6 +46,8 @@ export class FakeUpstream {
   abandoned = 0;
   private server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Connections an answer ended on, with closeAfterStream: what else comes on them goes unanswered. */
+  private readonly closing = new WeakSet<Socket>();
   private port = 0;
 
   constructor(private readonly options: FakeUpstreamOptions = {}) {
@@ -93,6 +100,7 @@ export class FakeUpstream {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     };
+    if (this.closing.has(request.socket)) return;
     const path = request.url ?? '';
     const { apiKey } = this.options;
     if (apiKey !== undefined && request.headers.authorization !== `Bearer ${apiKey}`) {
@@ -170,9 +178,17 @@ export class FakeUpstream {
       });
     }
     ended = true;
-    response.end('data: [DONE]\n\n');
+    const socket = response.socket;
+    response.end('data: [DONE]\n\n', () => {
+      if (this.options.closeAfterStream !== true || socket === null) return;
+      // A moment later, so that a client quick to send its next request here loses it.
+      this.closing.add(socket);
+      setTimeout(() => socket.destroy(), CLOSE_AFTER_STREAM_MS);
+    });
   }
 }
+
+const CLOSE_AFTER_STREAM_MS = 5;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

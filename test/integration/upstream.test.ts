@@ -274,6 +274,16 @@ describe.skipIf(process.env.LLAMA_SERVER_BIN === undefined)('in front of llama-s
       const slots = (await (await fetch(`${llama.url}/slots`)).json()) as Array<{ is_processing: boolean }>;
       expect(slots.filter((slot) => slot.is_processing)).toEqual([]);
       await client.close();
+      // llama-server closes the connection after each streamed answer: requests back to back must not fail on it.
+      for (let turn = 0; turn < 6; turn++) {
+        const response = await fetch(`${gateway.httpUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2, stream: true }),
+        });
+        expect(response.status).toBe(200);
+        expect(await response.text()).toContain('[DONE]');
+      }
     } finally {
       await gateway.stop();
       await llama.stop();

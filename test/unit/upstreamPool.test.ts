@@ -129,6 +129,19 @@ describe('an upstream pool', () => {
     expect(retries[0]).toMatchObject({ upstream: failing.url, reason: 'HTTP 500: Broke' });
   });
 
+  it('sends again on a new connection a request whose kept-alive connection the upstream had closed', async () => {
+    const upstream = await fake({ closeAfterStream: true });
+    const { pool, said } = await poolOver([upstream.url]);
+    // Back to back, so each next request finds the connection the last answer ended on still in the pool.
+    for (let turn = 0; turn < 6; turn++) {
+      const { request: made, chunks } = request();
+      expect(await pool.generate(made)).toMatchObject({ stop: 'stop' });
+      expect(chunks.map((c) => c.text).join('')).toBe('Hello there');
+    }
+    expect(upstream.requests).toHaveLength(6);
+    expect(said('upstream failed before the first token; trying another')).toEqual([]);
+  });
+
   it('refuses, without retrying, a prompt the upstream says is too long, and names other refusals upstream_error', async () => {
     let index = 0;
     const statuses = [

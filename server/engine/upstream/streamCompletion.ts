@@ -31,16 +31,7 @@ export function streamCompletion(
     if (options.signal.aborted) return resolve('aborted');
     const payload = JSON.stringify(request.body);
     const url = new URL(target.url + request.path);
-    const outgoing = (url.protocol === 'https:' ? https : http).request(url, {
-      method: 'POST',
-      agent: target.agent,
-      headers: {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(payload),
-        accept: 'text/event-stream',
-        ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
-      },
-    });
+    let outgoing: http.ClientRequest;
     let settled = false;
     let answered = false;
     const settle = (outcome: 'ended' | 'aborted' | UpstreamFailure) => {
@@ -57,20 +48,40 @@ export function streamCompletion(
       settle('aborted');
     };
     options.signal.addEventListener('abort', onAbort, { once: true });
-    outgoing.setTimeout(options.idleTimeoutMs, () => {
-      const where = answered ? 'the answer stalled' : 'no answer';
-      settle(new UpstreamFailure('timeout', `${where}: nothing for ${options.idleTimeoutMs} ms`));
-    });
-    outgoing.on('error', (error) => settle(new UpstreamFailure(answered ? 'cut' : 'unreachable', error.message)));
-    outgoing.on('response', (response) => {
-      answered = true;
-      if (response.statusCode !== 200) return void failedStatus(response).then(settle);
-      if (!String(response.headers['content-type']).includes('text/event-stream')) {
-        return settle(new UpstreamFailure('protocol', 'the answer is not an event stream'));
-      }
-      readEvents(response, options, settle);
-    });
-    outgoing.end(payload);
+    /** `agent` false: a connection of its own, for the second try after a kept-alive one was found closed. */
+    const send = (agent: http.Agent | false) => {
+      outgoing = (url.protocol === 'https:' ? https : http).request(url, {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          accept: 'text/event-stream',
+          ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
+        },
+      });
+      const sent = outgoing;
+      sent.setTimeout(options.idleTimeoutMs, () => {
+        const where = answered ? 'the answer stalled' : 'no answer';
+        settle(new UpstreamFailure('timeout', `${where}: nothing for ${options.idleTimeoutMs} ms`));
+      });
+      sent.on('error', (error) => {
+        // The upstream closed a kept-alive connection as this request went out on it (llama-server
+        // closes one after every streamed answer): it never saw the request, so send it again.
+        if (!answered && sent.reusedSocket && agent !== false && !settled) return send(false);
+        settle(new UpstreamFailure(answered ? 'cut' : 'unreachable', error.message));
+      });
+      sent.on('response', (response) => {
+        answered = true;
+        if (response.statusCode !== 200) return void failedStatus(response).then(settle);
+        if (!String(response.headers['content-type']).includes('text/event-stream')) {
+          return settle(new UpstreamFailure('protocol', 'the answer is not an event stream'));
+        }
+        readEvents(response, options, settle);
+      });
+      sent.end(payload);
+    };
+    send(target.agent);
   });
 }
 
