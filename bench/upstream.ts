@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type RunMeasure, summarize } from '../tooling/latency.js';
 import { startLlamaServer } from '../tooling/llamaServer.js';
-import { spawnServer } from '../tooling/serverProcess.js';
+import { processUsage, spawnServer } from '../tooling/serverProcess.js';
 import { syntheticLlama } from '../tooling/syntheticModels.js';
 import { MODEL_PATH } from '../tooling/testModel.js';
 import { benchFlags } from './benchFlags.js';
@@ -11,7 +11,8 @@ import { runOnce } from './sseClients.js';
  * npm run bench:upstream (needs LLAMA_SERVER_BIN): the same streaming client (SSE on
  * /v1/chat/completions, N streams at once, temperature 0) against llama-server directly and
  * against this server in front of that llama-server (--upstream), interleaved, for the tiny and
- * the synthetic 85 M model. The gateway's price: tokens/s ratio and added time to first token.
+ * the synthetic 85 M model. The gateway's price: tokens/s ratio, added time to first token, and
+ * its own CPU time per token streamed (request handling included).
  */
 const {
   repeats,
@@ -61,9 +62,10 @@ console.log(
     'gateway',
     'ITL p99 direct',
     'gateway',
+    'gateway CPU µs a token',
   ]),
 );
-console.log(row(Array.from({ length: 12 }, () => '---')));
+console.log(row(Array.from({ length: 13 }, () => '---')));
 for (const model of models) {
   const llama = await startLlamaServer(LLAMA_SERVER_BIN, {
     model: model.path,
@@ -74,16 +76,20 @@ for (const model of models) {
   });
   const gateway = spawnServer([], { UPSTREAM: `${llama.url}/v1#slots=${MAX_STREAMS}` }, [], 'built');
   const gatewayUrl = `http://127.0.0.1:${await gateway.port()}`;
+  const gatewayPid = gateway.child.pid as number;
   await gateway.ready();
   try {
     for (const streams of STREAMS) {
       const direct: RunMeasure[] = [];
       const through: RunMeasure[] = [];
+      let gatewayCpuMs = 0;
       await run(llama.url, streams); // warm-up, not counted
       await run(gatewayUrl, streams);
       for (let repeat = 0; repeat < repeats; repeat++) {
         direct.push(await run(llama.url, streams));
+        const cpuBefore = processUsage(gatewayPid).cpuMs;
         through.push(await run(gatewayUrl, streams));
+        gatewayCpuMs += processUsage(gatewayPid).cpuMs - cpuBefore;
       }
       const d = summarize(direct);
       const g = summarize(through);
@@ -101,6 +107,7 @@ for (const model of models) {
           fmt(g.itl.p50, 2),
           fmt(d.itl.p99, 2),
           fmt(g.itl.p99, 2),
+          fmt((gatewayCpuMs * 1000) / through.reduce((sum, measure) => sum + measure.tokens, 0), 0),
         ]),
       );
     }
