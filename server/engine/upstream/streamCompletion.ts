@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { readStreamEvent, type StreamEvent } from './readStreamEvent.js';
+import { wentOutOnSpare } from './SpareConnection.js';
 import { SseParser } from './SseParser.js';
 import { UpstreamFailure } from './UpstreamFailure.js';
 import type { UpstreamRequest } from './upstreamRequestOf.js';
@@ -66,9 +67,11 @@ export function streamCompletion(
         settle(new UpstreamFailure('timeout', `${where}: nothing for ${options.idleTimeoutMs} ms`));
       });
       sent.on('error', (error) => {
-        // The upstream closed a kept-alive connection as this request went out on it (llama-server
-        // closes one after every streamed answer): it never saw the request, so send it again.
-        if (!answered && sent.reusedSocket && agent !== false && !settled) return send(false);
+        // The upstream closed a kept-alive or spare connection as this request went out on it
+        // (llama-server closes one after every streamed answer): it never saw the request, so
+        // send it again on a new one.
+        const opened = sent.reusedSocket || wentOutOnSpare(sent);
+        if (!answered && opened && agent !== false && !settled) return send(false);
         settle(new UpstreamFailure(answered ? 'cut' : 'unreachable', error.message));
       });
       sent.on('response', (response) => {
