@@ -49,7 +49,7 @@ export function streamCompletion(
       settle('aborted');
     };
     options.signal.addEventListener('abort', onAbort, { once: true });
-    /** `agent` false: a connection of its own, for the second try after a kept-alive one was found closed. */
+    /** `agent` false: a connection of its own, for the second try after a kept-alive or spare one was found closed. */
     const send = (agent: http.Agent | false) => {
       outgoing = (url.protocol === 'https:' ? https : http).request(url, {
         method: 'POST',
@@ -70,8 +70,8 @@ export function streamCompletion(
         // The upstream closed a kept-alive or spare connection as this request went out on it
         // (llama-server closes one after every streamed answer): it never saw the request, so
         // send it again on a new one.
-        const opened = sent.reusedSocket || wentOutOnSpare(sent);
-        if (!answered && opened && agent !== false && !settled) return send(false);
+        const openedEarlier = sent.reusedSocket || wentOutOnSpare(sent);
+        if (!answered && openedEarlier && agent !== false && !settled) return send(false);
         settle(new UpstreamFailure(answered ? 'cut' : 'unreachable', error.message));
       });
       sent.on('response', (response) => {
