@@ -44,11 +44,8 @@ export class FakeUpstream {
   running = 0;
   /** Requests whose client went away before the answer ended. */
   abandoned = 0;
-  /** For each completion request, how long its connection had been open when it arrived (ms). */
-  readonly connectionAgesMs: number[] = [];
   private server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly acceptedAt = new WeakMap<Socket, number>();
   /** Connections an answer ended on, with closeAfterStream: what else comes on them goes unanswered. */
   private readonly closing = new WeakSet<Socket>();
   private port = 0;
@@ -90,7 +87,6 @@ export class FakeUpstream {
     const server = createServer((request, response) => void this.handle(request, response));
     server.on('connection', (socket) => {
       this.sockets.add(socket);
-      this.acceptedAt.set(socket, performance.now());
       socket.on('close', () => this.sockets.delete(socket));
     });
     return server;
@@ -135,7 +131,6 @@ export class FakeUpstream {
     for await (const piece of request) text += String(piece);
     const body = JSON.parse(text) as Record<string, unknown>;
     const index = this.requests.push(body) - 1;
-    this.connectionAgesMs.push(performance.now() - (this.acceptedAt.get(request.socket) ?? Number.NaN));
     const script = this.options.script?.(body, index) ?? { kind: 'answer', pieces: ['Hello', ' there'] };
     await this.answer(script, path.endsWith('chat/completions'), response);
   }

@@ -2,7 +2,6 @@ import http from 'node:http';
 import https from 'node:https';
 import type { UpstreamSetting } from './parseUpstreamSettings.js';
 import type { Fetcher, LoadGauge, UpstreamProbe } from './probeUpstream.js';
-import { SpareConnection } from './SpareConnection.js';
 import type { UpstreamKind } from './upstreamRequestOf.js';
 
 /** Generations an upstream is assumed to run at once when it neither says nor is told (`#slots=`). */
@@ -11,9 +10,8 @@ export const DEFAULT_UPSTREAM_SLOTS = 8;
 /** One inference server of the pool: what it serves, whether it answers, what runs on it from here. */
 export class Upstream {
   readonly url: string;
-  /** Connections kept open between requests, and one opened ahead: a new one per request would add to every first token. */
+  /** Connections kept open between requests: a new one per request would add to every first token. */
   readonly agent: http.Agent;
-  private readonly spare: SpareConnection;
   readonly apiKey: string | undefined;
   readonly capacity: number;
   /** Where the capacity came from, for the log. */
@@ -40,7 +38,6 @@ export class Upstream {
     this.agent = setting.url.startsWith('https:')
       ? new https.Agent({ keepAlive: true })
       : new http.Agent({ keepAlive: true });
-    this.spare = new SpareConnection(this.agent);
     const slots = setting.slots ?? probe?.slots;
     this.capacity = slots ?? DEFAULT_UPSTREAM_SLOTS;
     this.capacityFrom = setting.slots !== undefined ? 'setting' : slots !== undefined ? 'upstream' : 'default';
@@ -60,7 +57,6 @@ export class Upstream {
   }
 
   dispose(): void {
-    this.spare.dispose();
     this.agent.destroy();
   }
 }

@@ -1,7 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { readStreamEvent, type StreamEvent } from './readStreamEvent.js';
-import { wentOutOnSpare } from './SpareConnection.js';
 import { SseParser } from './SseParser.js';
 import { UpstreamFailure } from './UpstreamFailure.js';
 import type { UpstreamRequest } from './upstreamRequestOf.js';
@@ -49,7 +48,7 @@ export function streamCompletion(
       settle('aborted');
     };
     options.signal.addEventListener('abort', onAbort, { once: true });
-    /** `agent` false: a connection of its own, for the second try after a kept-alive or spare one was found closed. */
+    /** `agent` false: a connection of its own, for the second try after a kept-alive one was found closed. */
     const send = (agent: http.Agent | false) => {
       outgoing = (url.protocol === 'https:' ? https : http).request(url, {
         method: 'POST',
@@ -67,11 +66,10 @@ export function streamCompletion(
         settle(new UpstreamFailure('timeout', `${where}: nothing for ${options.idleTimeoutMs} ms`));
       });
       sent.on('error', (error) => {
-        // The upstream closed a kept-alive or spare connection as this request went out on it
-        // (llama-server closes one after every streamed answer): it never saw the request, so
-        // send it again on a new one.
-        const openedEarlier = sent.reusedSocket || wentOutOnSpare(sent);
-        if (!answered && openedEarlier && agent !== false && !settled) return send(false);
+        // The upstream closed a kept-alive connection as this request went out on it (llama-server
+        // closes one after every streamed answer): it never saw the request, so send it again on
+        // a new one.
+        if (!answered && sent.reusedSocket && agent !== false && !settled) return send(false);
         settle(new UpstreamFailure(answered ? 'cut' : 'unreachable', error.message));
       });
       sent.on('response', (response) => {
