@@ -103,7 +103,7 @@ export function harmonyScripted(): string {
     thought: Object.fromEntries(levels.map((level) => [level, encoder.encode(HARMONY_SCRIPT.thought(level))])),
     answer: encoder.encode(HARMONY_SCRIPT.answer),
   };
-  return harmonyModel('harmony-scripted', 'harmony_scripted.py', [JSON.stringify(script)]);
+  return harmonyModel('harmony-scripted', 'harmony_scripted.py', [JSON.stringify(script)], ['scripted_readout.py']);
 }
 
 /**

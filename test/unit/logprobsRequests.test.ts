@@ -4,6 +4,7 @@ import { TokenOutbox } from '../../server/gateway/TokenOutbox.js';
 import { runsAfter } from '../../server/scheduler/Generation.js';
 import { EchoEngine } from '../doubles/EchoEngine.js';
 import { nextId, openSession } from '../helpers/conversation.js';
+import { postJson } from '../helpers/postJson.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 import { TestClient } from '../helpers/TestClient.js';
 
@@ -52,14 +53,7 @@ describe('logprobs in front of upstream engines (engine double)', () => {
   });
   afterAll(() => harness.stop());
 
-  const post = async (path: string, body: unknown) => {
-    const answer = await fetch(`${harness.httpUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: answer.status, body: (await answer.json()) as { error?: Record<string, unknown> } };
-  };
+  const post = (path: string, body: unknown) => postJson(harness.httpUrl, path, body);
 
   it('refuses logprobs with 400 unsupported_parameter on both HTTP endpoints', async () => {
     const chat = await post('/v1/chat/completions', {

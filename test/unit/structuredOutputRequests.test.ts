@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toGrammarSchema } from '../../server/engine/toGrammarSchema.js';
 import { EchoEngine } from '../doubles/EchoEngine.js';
+import { postJson } from '../helpers/postJson.js';
 import { startTestServer } from '../helpers/startTestServer.js';
 
 describe('toGrammarSchema: what the JSON-schema grammar can enforce', () => {
@@ -56,14 +57,7 @@ describe('the OpenAI API refuses what it does not support (engine double)', () =
   });
   afterAll(() => harness.stop());
 
-  const post = async (path: string, body: unknown) => {
-    const answer = await fetch(`${harness.httpUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: answer.status, body: (await answer.json()) as { error?: Record<string, unknown> } };
-  };
+  const post = (path: string, body: unknown) => postJson(harness.httpUrl, path, body);
   const chat = (extra: Record<string, unknown>) =>
     post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, ...extra });
 

@@ -17,8 +17,8 @@ How it works (no training; every weight below is set on purpose, the rest are ze
   move them: the keys and queries live in the last rotary pair and the RoPE base is 1e30, so that pair
   turns by less than 1e-28 radians a token. Layer 0 (sliding window) and all experts are zero.
 - The output matrix reads (current token, features) and names the next token: a linear classifier
-  solved here over every state the reply passes through, with a margin of MARGIN logits over every other
-  token. The features settle what the current token cannot: `<|channel|>` is followed by `analysis`
+  solved over every state the reply passes through (scripted_readout.py), with a margin of MARGIN
+  logits over every other token. The features settle what the current token cannot: `<|channel|>` is followed by `analysis`
   before a thought exists and by `final` after; `<|message|>` by the thought's first token before it
   appeared and by the answer's after; ` with` by the level the prompt names.
 - Thoughts of earlier turns never reach the prompt (Harmony drops them), so each turn starts afresh; an
@@ -28,8 +28,9 @@ import json
 import sys
 import numpy as np
 from gguf import GGUFWriter
-from gpt_oss import Dims, add_hparams, tensor_shapes
+from gpt_oss import Dims, add_hparams
 from harmony_vocab import add_harmony_tokenizer
+from scripted_readout import script_readout, scripted_tensors
 
 MARGIN = 40.0
 CHANNEL, START, END, MESSAGE, RETURN = 200005, 200006, 200007, 200008, 200002
@@ -74,56 +75,13 @@ def states():
         yield from ((tok, seen, nxt) for tok, nxt in zip(path, path[1:]))
 
 
-def normalized(token, features):
-    x = np.zeros(dims.dim)
-    x[slot[token]] = 1.0
-    for f in features:
-        x[f] = 1.0
-    return x * np.sqrt(dims.dim) / np.linalg.norm(x)  # RMS norm, as output_norm applies it
-
-
-def solve_readout():
-    """Output rows for the tokens the reply writes: every state's next token wins by MARGIN, also over
-    the ~200k tokens whose rows stay zero (squared hinge loss, plain gradient descent)."""
-    table = list(states())
-    targets = sorted({nxt for _, _, nxt in table})
-    row = {t: i for i, t in enumerate(targets)}
-    x = np.array([normalized(tok, feats) for tok, feats, _ in table])
-    y = np.array([row[nxt] for _, _, nxt in table])
-    unit = x / np.sqrt(dims.dim)
-    w = np.zeros((len(targets), dims.dim))
-    picked = np.eye(len(targets), dtype=bool)[y]
-    for _ in range(5000):
-        z = unit @ w.T
-        right = z[picked]
-        gap = np.where(picked, 0, np.maximum(0, 1 - (right[:, None] - z)))  # versus every other row
-        floor = np.maximum(0, 1 - right)  # versus the zero rows
-        grad_z = 2 * gap
-        grad_z[picked] -= 2 * gap.sum(axis=1) + 2 * floor
-        w -= 0.05 * grad_z.T @ unit / len(y)
-    z = x @ (w / np.sqrt(dims.dim)).T
-    right = z[picked]
-    others = np.maximum(np.where(picked, -np.inf, z).max(axis=1), 0)
-    margin = (right - others).min()
-    assert margin > 0.1, f'the script is not separable (margin {margin})'
-    return targets, w / np.sqrt(dims.dim) * (MARGIN / margin)
-
-
 writer = GGUFWriter(out, 'gpt-oss')
 add_hparams(writer, dims, 'harmony-scripted')
 add_harmony_tokenizer(writer, ranks, template)
 
 q, kv, head = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim, dims.head_dim
 pair = head // 2 - 1  # the slowest rotary pair: with base 1e30 it does not turn
-tensors = {name: np.zeros(shape, np.float32) for name, shape in tensor_shapes(dims).items()}
-for token, i in slot.items():
-    tensors['token_embd.weight'][token, i] = 1.0
-targets, readout = solve_readout()
-for i, token in enumerate(targets):
-    tensors['output.weight'][token] = readout[i]
-for name in tensors:
-    if name.endswith('norm.weight'):
-        tensors[name][:] = 1.0
+tensors = scripted_tensors(dims, slot, *script_readout(list(states()), slot, dims.dim, MARGIN))
 
 # Layer 1, query head 2j reads key/value head j (GQA, 2 query heads per key head); odd heads stay silent.
 detectors = [([ANALYSIS], [F_ANALYSIS]), ([marker], [F_THOUGHT]),

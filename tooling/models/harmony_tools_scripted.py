@@ -40,9 +40,9 @@ import json
 import sys
 import numpy as np
 from gguf import GGUFWriter
-from gpt_oss import Dims, add_hparams, tensor_shapes
+from gpt_oss import Dims, add_hparams
 from harmony_vocab import add_harmony_tokenizer
-from scripted_readout import rms_normalized, solve_readout
+from scripted_readout import script_readout, scripted_tensors
 
 MARGIN = 40.0
 # The previous-token head's score where `<|start|>` is one token back; its sink sits halfway down the margin.
@@ -102,17 +102,6 @@ def states():
     return table
 
 
-def readout():
-    table = states()
-    inputs = []
-    for token, features, _ in table:
-        x = np.zeros(dims.dim)
-        x[slot[token]] = 1.0
-        x[list(features)] = 1.0
-        inputs.append(rms_normalized(x))
-    return solve_readout(np.array(inputs), [nxt for _, _, nxt in table], MARGIN)
-
-
 def previous_token_phases():
     """Amplitudes over the rotary pairs (summing to 1) that maximize how far a key one token back outscores
     a key at any other distance of the sliding window, as a fraction of its score; and that fraction.
@@ -140,15 +129,7 @@ add_harmony_tokenizer(writer, ranks, template)
 
 head = dims.head_dim
 half = head // 2  # llama.cpp's NEOX RoPE pairs dimension i with i + half
-tensors = {tensor: np.zeros(shape, np.float32) for tensor, shape in tensor_shapes(dims).items()}
-for token, i in slot.items():
-    tensors['token_embd.weight'][token, i] = 1.0
-targets, rows = readout()
-for i, token in enumerate(targets):
-    tensors['output.weight'][token] = rows[i]
-for tensor in tensors:
-    if tensor.endswith('norm.weight'):
-        tensors[tensor][:] = 1.0
+tensors = scripted_tensors(dims, slot, *script_readout(states(), slot, dims.dim, MARGIN))
 
 # Layer 0, query head 0 (key/value head 0): `<|start|>` one token before `functions` marks that `functions`.
 # In layer 0 a token's normalized input is 8 (sqrt(64)) in its dimension. RoPE turns the query at position p

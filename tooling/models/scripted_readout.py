@@ -2,6 +2,7 @@
 step of the script (its RMS-normalized vector) to the token the script writes next.
 """
 import numpy as np
+from gpt_oss import tensor_shapes
 
 
 def rms_normalized(x):
@@ -37,3 +38,29 @@ def solve_readout(inputs, next_tokens, margin):
     worst = (right - others).min()
     assert worst > 0.1, f'the script is not separable (margin {worst})'
     return targets, w / np.sqrt(dim) * (margin / worst)
+
+
+def script_readout(table, slot, dim, margin):
+    """solve_readout over a script's steps, (current token, features, next token): the state at a step is the
+    token's one-hot in its slot plus a one in each feature dimension, RMS-normalized."""
+    inputs = []
+    for token, features, _ in table:
+        x = np.zeros(dim)
+        x[slot[token]] = 1.0
+        x[list(features)] = 1.0
+        inputs.append(rms_normalized(x))
+    return solve_readout(np.array(inputs), [nxt for _, _, nxt in table], margin)
+
+
+def scripted_tensors(dims, slot, targets, rows):
+    """A scripted model's tensors before its layers are set: each used token embedded as a one-hot in its
+    slot, the readout rows for the tokens the script writes, every norm weight one, all else zero."""
+    tensors = {name: np.zeros(shape, np.float32) for name, shape in tensor_shapes(dims).items()}
+    for token, i in slot.items():
+        tensors['token_embd.weight'][token, i] = 1.0
+    for i, token in enumerate(targets):
+        tensors['output.weight'][token] = rows[i]
+    for name in tensors:
+        if name.endswith('norm.weight'):
+            tensors[name][:] = 1.0
+    return tensors

@@ -3,6 +3,7 @@ import { maxTokensAllowed, type ServerContext } from '../../ServerContext.js';
 import { toolResultsMessage } from '../../store/turns.js';
 import type { Connection } from '../Connection.js';
 import { runTurn } from '../runTurn.js';
+import { idleSession } from './idleSession.js';
 
 /**
  * tool.result: keeps the result of one of the last answer's calls; with the last one, runs the
@@ -10,20 +11,12 @@ import { runTurn } from '../runTurn.js';
  */
 export async function receiveToolResult(ctx: ServerContext, connection: Connection, frame: ToolResult): Promise<void> {
   const refuse = (message: string) => connection.sendError('bad_frame', message, { id: frame.id });
-  const session = connection.sessions.has(frame.sessionId) ? await ctx.sessions.get(frame.sessionId) : undefined;
-  if (session === undefined) {
-    connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
-    return;
-  }
+  const busy = 'This session is generating; send tool results once its generation.done has come';
+  const session = await idleSession(ctx, connection, frame, busy);
+  if (session === undefined) return;
   if (frame.content.length > ctx.config.maxMessageChars) {
     const message = `content may be at most ${ctx.config.maxMessageChars} characters`;
     connection.sendError('payload_too_large', message, { id: frame.id });
-    return;
-  }
-  const running = session.activeGenId === undefined ? undefined : ctx.scheduler.get(session.activeGenId);
-  if (running !== undefined && running.outcome === undefined) {
-    const message = 'This session is generating; send tool results once its generation.done has come';
-    connection.sendError('session_busy', message, { id: frame.id, genId: session.activeGenId });
     return;
   }
   const waiting = session.waitingCalls();

@@ -5,21 +5,14 @@ import { refuseLogprobs } from '../../engine/logprobsSupport.js';
 import { maxTokensAllowed, type ServerContext, unknownModel } from '../../ServerContext.js';
 import type { Connection } from '../Connection.js';
 import { runTurn } from '../runTurn.js';
+import { idleSession } from './idleSession.js';
 
 /** chat.send: queues the next turn of a session and streams it to this connection. */
 export async function sendChat(ctx: ServerContext, connection: Connection, frame: ChatSend): Promise<void> {
   const { config } = ctx;
-  const session = connection.sessions.has(frame.sessionId) ? await ctx.sessions.get(frame.sessionId) : undefined;
-  if (session === undefined) {
-    connection.sendError('not_found', 'No such session on this connection; open it first', { id: frame.id });
-    return;
-  }
-  const running = session.activeGenId === undefined ? undefined : ctx.scheduler.get(session.activeGenId);
-  if (running !== undefined && running.outcome === undefined) {
-    const message = 'This session is already generating; wait for generation.done or cancel it';
-    connection.sendError('session_busy', message, { id: frame.id, genId: session.activeGenId });
-    return;
-  }
+  const busy = 'This session is already generating; wait for generation.done or cancel it';
+  const session = await idleSession(ctx, connection, frame, busy);
+  if (session === undefined) return;
   if (frame.content.length > config.maxMessageChars) {
     connection.sendError('payload_too_large', `content may be at most ${config.maxMessageChars} characters`, {
       id: frame.id,
